@@ -1,0 +1,165 @@
+"""The one place that builds AMI actions: small verbs, one action each.
+
+Each verb knows how its answer ends (ReplyKind) and returns plain data.
+Failures arrive as :mod:`cti.ami.errors` exceptions; nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from cti.ami.connection import AmiReply, ReplyKind
+from cti.ami.parser import AmiMessage
+
+
+class Sender(Protocol):
+    async def send(
+        self,
+        action: str,
+        headers: dict[str, str | list[str]] | None = None,
+        *,
+        kind: ReplyKind = ReplyKind.SINGLE,
+        timeout: float | None = None,
+    ) -> AmiReply: ...
+
+
+@dataclass(frozen=True)
+class OriginateResult:
+    channel: str
+    uniqueid: str
+    response: AmiMessage
+
+
+class AmiActions:
+    def __init__(self, conn: Sender) -> None:
+        self.conn = conn
+
+    async def ping(self, timeout: float | None = None) -> None:
+        await self.conn.send("Ping", timeout=timeout)
+
+    async def core_show_channels(self) -> list[AmiMessage]:
+        reply = await self.conn.send("CoreShowChannels", kind=ReplyKind.LIST)
+        return [e for e in reply.events if e.name == "CoreShowChannel"]
+
+    async def queue_status(self, queue: str | None = None) -> list[AmiMessage]:
+        """QueueParams, QueueMember and QueueEntry events of one queue or all."""
+        headers: dict[str, str | list[str]] = {"Queue": queue} if queue else {}
+        reply = await self.conn.send("QueueStatus", headers, kind=ReplyKind.LIST, timeout=20)
+        return reply.events
+
+    async def queue_summary(self, queue: str | None = None) -> list[AmiMessage]:
+        headers: dict[str, str | list[str]] = {"Queue": queue} if queue else {}
+        reply = await self.conn.send("QueueSummary", headers, kind=ReplyKind.LIST)
+        return [e for e in reply.events if e.name == "QueueSummary"]
+
+    async def queue_add(
+        self,
+        queue: str,
+        interface: str,
+        *,
+        member_name: str | None = None,
+        penalty: int = 0,
+        paused: bool = False,
+        reason: str | None = None,
+        state_interface: str | None = None,
+    ) -> None:
+        # Asterisk answers "Added interface to queue": a single response,
+        # although panoramisk reads it as the start of a list.
+        headers: dict[str, str | list[str]] = {
+            "Queue": queue,
+            "Interface": interface,
+            "Penalty": str(penalty),
+            "Paused": "true" if paused else "false",
+        }
+        if member_name:
+            headers["MemberName"] = member_name
+        if reason and paused:
+            headers["Reason"] = reason
+        if state_interface:
+            headers["StateInterface"] = state_interface
+        await self.conn.send("QueueAdd", headers)
+
+    async def queue_remove(self, queue: str, interface: str) -> None:
+        await self.conn.send("QueueRemove", {"Queue": queue, "Interface": interface})
+
+    async def queue_pause(
+        self, interface: str, paused: bool, *, queue: str | None = None, reason: str | None = None
+    ) -> None:
+        headers: dict[str, str | list[str]] = {
+            "Interface": interface,
+            "Paused": "true" if paused else "false",
+        }
+        if queue:
+            headers["Queue"] = queue
+        if reason:
+            headers["Reason"] = reason
+        await self.conn.send("QueuePause", headers)
+
+    async def originate(
+        self,
+        channel: str,
+        *,
+        context: str | None = None,
+        exten: str | None = None,
+        priority: int = 1,
+        application: str | None = None,
+        data: str | None = None,
+        caller_id: str | None = None,
+        variables: dict[str, str] | None = None,
+        ring_timeout: float = 30.0,
+        channel_id: str | None = None,
+    ) -> OriginateResult:
+        """Place a call. Returns once it is answered; raises AmiActionFailed
+        (with the reason) if it is not. Always async: a synchronous Originate
+        blocks the AMI session and its reply breaks panoramisk's reader."""
+        if (context is None) == (application is None):
+            raise ValueError("originate needs either context/exten or application")
+        headers: dict[str, str | list[str]] = {
+            "Channel": channel,
+            "Async": "true",
+            "Timeout": str(int(ring_timeout * 1000)),
+        }
+        if context is not None:
+            headers.update(Context=context, Exten=exten or "s", Priority=str(priority))
+        else:
+            headers["Application"] = application or ""
+            if data:
+                headers["Data"] = data
+        if caller_id:
+            headers["CallerID"] = caller_id
+        if variables:
+            headers["Variable"] = [f"{k}={v}" for k, v in variables.items()]
+        if channel_id:
+            headers["ChannelId"] = channel_id
+        reply = await self.conn.send(
+            "Originate", headers, kind=ReplyKind.ORIGINATE, timeout=ring_timeout + 10
+        )
+        ev = reply.events[0]
+        return OriginateResult(ev.text("Channel", ""), ev.text("Uniqueid", ""), ev)
+
+    async def hangup(self, channel: str, cause: int = 16) -> None:
+        await self.conn.send("Hangup", {"Channel": channel, "Cause": str(cause)})
+
+    async def redirect(self, channel: str, context: str, exten: str, priority: int = 1) -> None:
+        await self.conn.send(
+            "Redirect",
+            {"Channel": channel, "Context": context, "Exten": exten, "Priority": str(priority)},
+        )
+
+    async def setvar(self, name: str, value: str, channel: str | None = None) -> None:
+        headers: dict[str, str | list[str]] = {"Variable": name, "Value": value}
+        if channel:
+            headers["Channel"] = channel
+        await self.conn.send("Setvar", headers)
+
+    async def getvar(self, name: str, channel: str | None = None) -> str:
+        headers: dict[str, str | list[str]] = {"Variable": name}
+        if channel:
+            headers["Channel"] = channel
+        reply = await self.conn.send("Getvar", headers)
+        return reply.response.text("Value", "")
+
+    async def command(self, command: str) -> list[str]:
+        reply = await self.conn.send("Command", {"Command": command})
+        return reply.response.values_of("Output")

@@ -1,0 +1,107 @@
+"""The composition root: every long-lived object is built here and passed in.
+
+``build_app(settings)`` returns the aiohttp application. Its cleanup context
+owns the FastAGI server, the AMI connection, the event pump and the
+database engine: they start with the app and stop with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm_bridge import db
+from cti import paths, sandbox
+from cti.ami import AmiActions, AmiConnection
+from cti.bus import EventBus
+from cti.calls import CallTracker
+from cti.core import EventPump
+from cti.settings import ConfigError, Settings
+from cti.web import CORE, add_routes, error_middleware
+from ivr.agi import AgiServer, hotline_entry, ping
+
+log = structlog.get_logger("cti.app")
+
+STATIC_DIR = paths.PROJECT_ROOT / "cti" / "static"
+
+
+@dataclass
+class Core:
+    settings: Settings
+    bus: EventBus
+    tracker: CallTracker
+    conn: AmiConnection
+    actions: AmiActions
+    pump: EventPump
+    agi: AgiServer
+    engine: AsyncEngine
+    database_url: str
+    static_dir: Path = STATIC_DIR
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def ami_secret(settings: Settings) -> str:
+    """The AMI secret: from the settings, else the sandbox's generated one."""
+    if settings.ami_secret is not None:
+        return settings.ami_secret.get_secret_value()
+    creds = sandbox.load_credentials(settings.var_dir / "asterisk" / "ami.json")
+    if creds is None:
+        raise ConfigError(
+            "setting 'ami_secret': not set; set HOTLINE_AMI_SECRET, or start the "
+            "sandbox with 'hotline asterisk up' (it generates one)"
+        )
+    return creds.secret
+
+
+def build_core(settings: Settings) -> Core:
+    bus = EventBus()
+    tracker = CallTracker(bus)
+    conn = AmiConnection(
+        settings.ami_host, settings.ami_port, settings.ami_username, ami_secret(settings),
+        action_timeout=settings.ami_action_timeout,
+        connect_timeout=settings.ami_connect_timeout,
+        ping_interval=settings.ami_ping_interval,
+    )
+    actions = AmiActions(conn)
+    pump = EventPump(conn, actions, tracker, bus)
+    agi = AgiServer(settings.agi_host, settings.agi_port)
+    agi.add_route("hotline", hotline_entry)
+    agi.add_route("ping", ping)
+    url = settings.effective_database_url
+    engine = db.make_engine(url)
+    return Core(settings, bus, tracker, conn, actions, pump, agi, engine, url)
+
+
+async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
+    core = app[CORE]
+    await core.agi.start()
+    try:
+        await core.conn.start()  # raises AmiAuthError on a refused login
+        core.tasks.append(asyncio.create_task(core.pump.run(), name="ami-event-pump"))
+        log.info("core_started", ami=f"{core.settings.ami_host}:{core.settings.ami_port}",
+                 database=db.describe(core.database_url), agi_port=core.agi.port)
+        yield
+    finally:
+        for task in core.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await core.conn.close()
+        await core.agi.close()
+        await core.engine.dispose()
+
+
+def build_app(settings: Settings, core: Core | None = None) -> web.Application:
+    app = web.Application(middlewares=[error_middleware])
+    app[CORE] = core or build_core(settings)
+    app.cleanup_ctx.append(_core_ctx)
+    add_routes(app)
+    app.router.add_static("/static/", STATIC_DIR, show_index=False)
+    return app

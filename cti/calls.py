@@ -1,0 +1,527 @@
+"""The call tracker: one :class:`Call` per Asterisk Linkedid, built from AMI events.
+
+A call is every channel that shares a Linkedid: the caller's channel (whose
+Uniqueid is the Linkedid), the IVR/queue side of a Local channel, the agent
+legs that app_queue creates, transfer targets. Its state is a named state
+machine; each change is published on the bus:
+
+    call.new       a Call appeared                      payload: Call
+    call.state     it changed state                     payload: CallStateChange
+    call.updated   caller ID, queue, agent ... changed  payload: Call
+    call.ended     its last channel hung up             payload: Call
+
+Event times come from Asterisk's ``Timestamp`` header (manager.conf
+``timestampevents = yes``), so a backlog read late still gives the right
+durations; without it, the tracker's clock is used.
+
+After a reconnect, :meth:`CallTracker.resync` rebuilds the calls from
+CoreShowChannels (and QueueStatus entries): calls that vanished while the
+connection was down are ended, calls that began are created.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from cti.ami.parser import AmiMessage
+from cti.bus import EventBus
+
+log = structlog.get_logger("cti.calls")
+
+
+class CallState(enum.StrEnum):
+    RINGING = "ringing"  # the caller's call is arriving, not answered yet
+    IN_IVR = "in_ivr"  # answered by the hotline; the IVR talks to the caller
+    QUEUED = "queued"  # waiting in an app_queue queue
+    AGENT_RINGING = "agent_ringing"  # an agent's phone rings for it
+    CONNECTED = "connected"  # talking to an agent (or another party)
+    ON_HOLD = "on_hold"  # put on hold by the agent
+    TRANSFERRED = "transferred"  # being transferred to another agent, queue or number
+    ENDED = "ended"  # every channel has hung up
+
+
+S = CallState
+TRANSITIONS: dict[CallState, frozenset[CallState]] = {
+    S.RINGING: frozenset({S.IN_IVR, S.QUEUED, S.AGENT_RINGING, S.CONNECTED, S.ENDED}),
+    S.IN_IVR: frozenset({S.QUEUED, S.AGENT_RINGING, S.CONNECTED, S.TRANSFERRED, S.ENDED}),
+    S.QUEUED: frozenset({S.AGENT_RINGING, S.CONNECTED, S.IN_IVR, S.ENDED}),
+    S.AGENT_RINGING: frozenset({S.QUEUED, S.CONNECTED, S.ENDED}),
+    S.CONNECTED: frozenset({S.ON_HOLD, S.TRANSFERRED, S.QUEUED, S.ENDED}),
+    S.ON_HOLD: frozenset({S.CONNECTED, S.TRANSFERRED, S.ENDED}),
+    S.TRANSFERRED: frozenset({S.QUEUED, S.AGENT_RINGING, S.CONNECTED, S.IN_IVR, S.ON_HOLD,
+                              S.ENDED}),
+    S.ENDED: frozenset(),
+}
+
+UNKNOWN_CALLERID = ("", "<unknown>")
+
+
+@dataclass
+class Leg:
+    """One channel of a call."""
+
+    uniqueid: str
+    channel: str
+    created_at: float
+    state: str = "Down"
+    caller_number: str = ""
+    caller_name: str = ""
+    context: str = ""
+    exten: str = ""
+    bridge: str | None = None
+    role: str = "other"  # caller | agent | other
+    on_hold: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "uniqueid": self.uniqueid,
+            "channel": self.channel,
+            "state": self.state,
+            "role": self.role,
+            "caller_number": self.caller_number,
+            "caller_name": self.caller_name,
+            "bridge": self.bridge,
+            "on_hold": self.on_hold,
+        }
+
+
+@dataclass
+class Call:
+    call_id: str  # Asterisk's Linkedid
+    started_at: float
+    state: CallState = CallState.RINGING
+    history: list[tuple[CallState, float]] = field(default_factory=list)
+    caller_number: str = ""
+    caller_name: str = ""
+    dialled: str = ""
+    queue: str | None = None
+    queued_at: float | None = None
+    agent: str | None = None  # app_queue member name
+    agent_interface: str | None = None
+    agent_channel: str | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    ivr_fallback: bool = False
+    abandoned: bool = False
+    hold_count: int = 0
+    transfer_count: int = 0
+    hangup_cause: str | None = None
+    resynced: bool = False  # rebuilt from a snapshot after a reconnect
+    legs: dict[str, Leg] = field(default_factory=dict)
+
+    @property
+    def states(self) -> list[CallState]:
+        return [s for s, _ in self.history]
+
+    @property
+    def wait_seconds(self) -> float | None:
+        if self.queued_at is None:
+            return None
+        end = self.answered_at or self.ended_at
+        return None if end is None else max(0.0, end - self.queued_at)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "state": self.state.value,
+            "history": [{"state": s.value, "at": t} for s, t in self.history],
+            "caller_number": self.caller_number,
+            "caller_name": self.caller_name,
+            "dialled": self.dialled,
+            "queue": self.queue,
+            "agent": self.agent,
+            "started_at": self.started_at,
+            "queued_at": self.queued_at,
+            "answered_at": self.answered_at,
+            "ended_at": self.ended_at,
+            "wait_seconds": self.wait_seconds,
+            "ivr_fallback": self.ivr_fallback,
+            "abandoned": self.abandoned,
+            "hold_count": self.hold_count,
+            "transfer_count": self.transfer_count,
+            "hangup_cause": self.hangup_cause,
+            "legs": [leg.as_dict() for leg in self.legs.values()],
+        }
+
+
+@dataclass(frozen=True)
+class CallStateChange:
+    call: Call
+    old: CallState
+    new: CallState
+    at: float
+
+
+class CallTracker:
+    def __init__(self, bus: EventBus, clock: Callable[[], float] = time.time) -> None:
+        self.bus = bus
+        self.clock = clock
+        self.calls: dict[str, Call] = {}  # live calls by Linkedid
+        self._leg_call: dict[str, str] = {}  # Uniqueid -> Linkedid
+        self.ended_count = 0
+        self.unexpected_transitions = 0
+        self._handlers: dict[str, Callable[[AmiMessage, float], None]] = {
+            "Newchannel": self._on_newchannel,
+            "Newstate": self._on_newstate,
+            "NewCallerid": self._on_newcallerid,
+            "UserEvent": self._on_userevent,
+            "QueueCallerJoin": self._on_queue_join,
+            "QueueCallerAbandon": self._on_queue_abandon,
+            "AgentCalled": self._on_agent_called,
+            "AgentRingNoAnswer": self._on_agent_noanswer,
+            "AgentConnect": self._on_agent_connect,
+            "BridgeEnter": self._on_bridge_enter,
+            "BridgeLeave": self._on_bridge_leave,
+            "Hold": self._on_hold,
+            "Unhold": self._on_unhold,
+            "BlindTransfer": self._on_transfer,
+            "AttendedTransfer": self._on_transfer,
+            "Hangup": self._on_hangup,
+        }
+
+    # ------------------------------------------------------------------ intake
+    def handle(self, msg: AmiMessage) -> None:
+        handler = self._handlers.get(msg.name)
+        if handler is None:
+            return
+        ts = msg.get("Timestamp")
+        at = float(ts) if isinstance(ts, str) else self.clock()
+        handler(msg, at)
+
+    def get(self, call_id: str) -> Call | None:
+        return self.calls.get(call_id)
+
+    def call_of_channel(self, uniqueid: str) -> Call | None:
+        cid = self._leg_call.get(uniqueid)
+        return self.calls.get(cid) if cid else None
+
+    # ------------------------------------------------------------------ helpers
+    def _call_for(self, msg: AmiMessage, at: float, create: bool = False) -> tuple[Call, Leg] | None:
+        uid = msg.get("Uniqueid")
+        linkedid = msg.get("Linkedid")
+        if not isinstance(uid, str) or not isinstance(linkedid, str):
+            return None
+        call = self.calls.get(linkedid)
+        if call is None:
+            if not create and uid not in self._leg_call:
+                return None
+            call = self._new_call(linkedid, at)
+        old_cid = self._leg_call.get(uid)
+        leg: Leg | None = None
+        if old_cid is not None and old_cid != linkedid:
+            # Asterisk moved the channel to another Linkedid (bridging two calls)
+            leg = self._move_leg(uid, old_cid, call, at)
+        else:
+            leg = call.legs.get(uid)
+        if leg is None:
+            leg = Leg(uid, msg.text("Channel", ""), at)
+            if uid == linkedid:
+                leg.role = "caller"
+            call.legs[uid] = leg
+            self._leg_call[uid] = linkedid
+        return call, leg
+
+    def _new_call(self, linkedid: str, at: float) -> Call:
+        call = Call(call_id=linkedid, started_at=at)
+        call.history.append((CallState.RINGING, at))
+        self.calls[linkedid] = call
+        log.info("call_new", call_id=linkedid)
+        self.bus.publish("call.new", call)
+        return call
+
+    def _move_leg(self, uid: str, old_cid: str, call: Call, at: float) -> Leg | None:
+        old = self.calls.get(old_cid)
+        leg = old.legs.pop(uid, None) if old else None
+        if leg is not None:
+            leg.role = "other" if leg.role == "caller" and uid != call.call_id else leg.role
+            call.legs[uid] = leg
+        self._leg_call[uid] = call.call_id
+        if old is not None and not old.legs:
+            self._end(old, at, cause="merged into " + call.call_id)
+        return leg
+
+    def _set_state(self, call: Call, new: CallState, at: float) -> None:
+        old = call.state
+        if old is new or old is CallState.ENDED:
+            return
+        if new not in TRANSITIONS[old]:
+            self.unexpected_transitions += 1
+            log.warning("call_unexpected_transition", call_id=call.call_id, old=old.value,
+                        new=new.value)
+        call.state = new
+        call.history.append((new, at))
+        log.debug("call_state", call_id=call.call_id, old=old.value, new=new.value)
+        self.bus.publish("call.state", CallStateChange(call, old, new, at))
+
+    def _refresh_leg(self, leg: Leg, msg: AmiMessage, call: Call) -> None:
+        num = msg.get("CallerIDNum")
+        if isinstance(num, str) and num not in UNKNOWN_CALLERID:
+            leg.caller_number = num
+        name = msg.get("CallerIDName")
+        if isinstance(name, str) and name not in UNKNOWN_CALLERID:
+            leg.caller_name = name
+        desc = msg.get("ChannelStateDesc")
+        if isinstance(desc, str):
+            leg.state = desc
+        if leg.role == "caller":
+            changed = False
+            if leg.caller_number and leg.caller_number != call.caller_number:
+                call.caller_number = leg.caller_number
+                changed = True
+            if leg.caller_name and leg.caller_name != call.caller_name:
+                call.caller_name = leg.caller_name
+                changed = True
+            if changed:
+                self.bus.publish("call.updated", call)
+
+    # ------------------------------------------------------------------ events
+    def _on_newchannel(self, msg: AmiMessage, at: float) -> None:
+        found = self._call_for(msg, at, create=True)
+        if found is None:
+            return
+        call, leg = found
+        leg.context = msg.text("Context", "")
+        leg.exten = msg.text("Exten", "")
+        if leg.role == "caller" and not call.dialled:
+            call.dialled = leg.exten if leg.exten not in ("", "s") else ""
+        self._refresh_leg(leg, msg, call)
+
+    def _on_newstate(self, msg: AmiMessage, at: float) -> None:
+        found = self._call_for(msg, at)
+        if found:
+            self._refresh_leg(found[1], msg, found[0])
+
+    _on_newcallerid = _on_newstate
+
+    def _on_userevent(self, msg: AmiMessage, at: float) -> None:
+        if msg.text("UserEvent", "") != "HotlineStage":
+            return
+        found = self._call_for(msg, at)
+        if not found:
+            return
+        call, leg = found
+        self._refresh_leg(leg, msg, call)
+        stage = msg.text("Stage", "")
+        if stage == "ivr":
+            self._set_state(call, CallState.IN_IVR, at)
+        elif stage == "fallback":
+            call.ivr_fallback = True
+            self.bus.publish("call.updated", call)
+
+    def _on_queue_join(self, msg: AmiMessage, at: float) -> None:
+        found = self._call_for(msg, at)
+        if not found:
+            return
+        call, leg = found
+        self._refresh_leg(leg, msg, call)
+        call.queue = msg.text("Queue", "")
+        call.queued_at = at
+        self._set_state(call, CallState.QUEUED, at)
+
+    def _on_queue_abandon(self, msg: AmiMessage, at: float) -> None:
+        found = self._call_for(msg, at)
+        if found:
+            found[0].abandoned = True
+
+    def _on_agent_called(self, msg: AmiMessage, at: float) -> None:
+        found = self._call_for(msg, at)
+        if not found:
+            return
+        call, _ = found
+        call.agent = msg.text("MemberName", "") or msg.text("Interface", "")
+        call.agent_interface = msg.text("Interface", "")
+        call.agent_channel = msg.text("DestChannel", "")
+        dest = msg.get("DestUniqueid")
+        if isinstance(dest, str) and dest in call.legs:
+            call.legs[dest].role = "agent"
+        self._set_state(call, CallState.AGENT_RINGING, at)
+
+    def _on_agent_noanswer(self, msg: AmiMessage, at: float) -> None:
+        found = self._call_for(msg, at)
+        if found and found[0].state is CallState.AGENT_RINGING:
+            self._set_state(found[0], CallState.QUEUED, at)
+
+    def _on_agent_connect(self, msg: AmiMessage, at: float) -> None:
+        found = self._call_for(msg, at)
+        if not found:
+            return
+        call, _ = found
+        call.agent = msg.text("MemberName", "") or msg.text("Interface", "")
+        call.agent_interface = msg.text("Interface", "")
+        call.agent_channel = msg.text("DestChannel", "")
+        dest = msg.get("DestUniqueid")
+        if isinstance(dest, str) and dest in call.legs:
+            call.legs[dest].role = "agent"
+        if call.answered_at is None:
+            call.answered_at = at
+        self._set_state(call, CallState.CONNECTED, at)
+
+    def _on_bridge_enter(self, msg: AmiMessage, at: float) -> None:
+        found = self._call_for(msg, at)
+        if not found:
+            return
+        call, leg = found
+        leg.bridge = msg.text("BridgeUniqueid", "")
+        self._refresh_leg(leg, msg, call)
+        # A call that reaches another party without a queue (an outbound
+        # call, a direct transfer) is connected once two of its legs share
+        # a bridge. Queue calls are connected by AgentConnect.
+        if call.state in (CallState.RINGING, CallState.IN_IVR, CallState.TRANSFERRED):
+            peers = [lg for lg in call.legs.values() if lg.bridge == leg.bridge]
+            if len(peers) >= 2 and msg.text("BridgeTechnology", "") != "holding_bridge":
+                if call.answered_at is None:
+                    call.answered_at = at
+                self._set_state(call, CallState.CONNECTED, at)
+
+    def _on_bridge_leave(self, msg: AmiMessage, at: float) -> None:
+        found = self._call_for(msg, at)
+        if found:
+            found[1].bridge = None
+
+    def _on_hold(self, msg: AmiMessage, at: float) -> None:
+        found = self._call_for(msg, at)
+        if not found:
+            return
+        call, leg = found
+        leg.on_hold = True
+        if call.state is CallState.CONNECTED:
+            call.hold_count += 1
+            self._set_state(call, CallState.ON_HOLD, at)
+
+    def _on_unhold(self, msg: AmiMessage, at: float) -> None:
+        found = self._call_for(msg, at)
+        if not found:
+            return
+        call, leg = found
+        leg.on_hold = False
+        if call.state is CallState.ON_HOLD and not any(lg.on_hold for lg in call.legs.values()):
+            self._set_state(call, CallState.CONNECTED, at)
+
+    def _on_transfer(self, msg: AmiMessage, at: float) -> None:
+        if msg.text("Result", "Success") != "Success":
+            return
+        for prefix in ("Transferee", "OrigTransferer", "Transferer", "SecondTransferer"):
+            uid = msg.get(prefix + "Uniqueid")
+            lid = msg.get(prefix + "Linkedid")
+            if isinstance(uid, str) and isinstance(lid, str):
+                call = self.calls.get(lid) or self.call_of_channel(uid)
+                if call is not None:
+                    call.transfer_count += 1
+                    self._set_state(call, CallState.TRANSFERRED, at)
+                    return
+
+    def _on_hangup(self, msg: AmiMessage, at: float) -> None:
+        uid = msg.get("Uniqueid")
+        if not isinstance(uid, str):
+            return
+        cid = self._leg_call.pop(uid, None)
+        if cid is None:
+            return  # a duplicated Hangup, or a channel we never saw
+        call = self.calls.get(cid)
+        if call is None:
+            return
+        leg = call.legs.pop(uid, None)
+        if leg is not None and leg.role == "caller":
+            call.hangup_cause = msg.text("Cause-txt", "") or msg.text("Cause", "")
+        if not call.legs:
+            self._end(call, at, cause=call.hangup_cause or msg.text("Cause-txt", ""))
+
+    def _end(self, call: Call, at: float, cause: str | None = None) -> None:
+        for uid in list(call.legs):
+            self._leg_call.pop(uid, None)
+        call.legs.clear()
+        if call.hangup_cause is None:
+            call.hangup_cause = cause
+        if call.state in (CallState.QUEUED, CallState.AGENT_RINGING) and call.answered_at is None:
+            call.abandoned = True
+        call.ended_at = at
+        self._set_state(call, CallState.ENDED, at)
+        self.calls.pop(call.call_id, None)
+        self.ended_count += 1
+        log.info("call_ended", call_id=call.call_id, caller=call.caller_number, queue=call.queue,
+                 agent=call.agent, states=[s.value for s in call.states])
+        self.bus.publish("call.ended", call)
+
+    # ------------------------------------------------------------------ resync
+    def resync(self, channels: Iterable[AmiMessage], queue_entries: Iterable[AmiMessage] = (),
+               at: float | None = None) -> dict[str, int]:
+        """Rebuild from a CoreShowChannels snapshot (Asterisk is the truth)."""
+        now = self.clock() if at is None else at
+        queued = {e.text("Uniqueid", ""): e for e in queue_entries if e.name == "QueueEntry"}
+        seen: dict[str, list[AmiMessage]] = {}
+        for ch in channels:
+            seen.setdefault(ch.text("Linkedid", ""), []).append(ch)
+        ended = 0
+        for cid in [c for c in self.calls if c not in seen]:
+            self._end(self.calls[cid], now, cause="gone while the AMI connection was down")
+            ended += 1
+        created = 0
+        for cid, chans in seen.items():
+            if not cid:
+                continue
+            call = self.calls.get(cid)
+            if call is None:
+                started = now - max((_duration(c.text("Duration", "")) for c in chans), default=0)
+                call = Call(call_id=cid, started_at=started, resynced=True)
+                call.history.append((CallState.RINGING, started))
+                self.calls[cid] = call
+                created += 1
+                self.bus.publish("call.new", call)
+            current = set()
+            for ch in chans:
+                uid = ch.text("Uniqueid", "")
+                current.add(uid)
+                leg = call.legs.get(uid)
+                if leg is None:
+                    leg = Leg(uid, ch.text("Channel", ""), now,
+                              role="caller" if uid == cid else "other")
+                    call.legs[uid] = leg
+                    self._leg_call[uid] = cid
+                leg.bridge = ch.text("BridgeId", "") or None
+                leg.context = ch.text("Context", "")
+                leg.exten = ch.text("Extension", "")
+                self._refresh_leg(leg, ch, call)
+            for uid in [u for u in call.legs if u not in current]:
+                call.legs.pop(uid)
+                self._leg_call.pop(uid, None)
+            self._set_state(call, _state_from_snapshot(call, chans, queued), now)
+            if call.state is CallState.QUEUED:
+                for ch in chans:
+                    entry = queued.get(ch.text("Uniqueid", ""))
+                    if entry is not None:
+                        call.queue = entry.text("Queue", "")
+                        if call.queued_at is None:
+                            call.queued_at = now - float(entry.text("Wait", "0") or 0)
+        log.info("calls_resynced", live=len(self.calls), created=created, ended=ended)
+        return {"live": len(self.calls), "created": created, "ended": ended}
+
+
+def _state_from_snapshot(call: Call, chans: list[AmiMessage],
+                         queued: dict[str, AmiMessage]) -> CallState:
+    apps = {c.text("Application", "") for c in chans}
+    bridges = [c.text("BridgeId", "") for c in chans if c.text("BridgeId", "")]
+    if any(c.text("Uniqueid", "") in queued for c in chans):
+        # in the queue; an agent leg already ringing means agent_ringing
+        return CallState.AGENT_RINGING if len(chans) > 2 and not bridges else CallState.QUEUED
+    if len(bridges) != len(set(bridges)):
+        return CallState.ON_HOLD if call.state is CallState.ON_HOLD else CallState.CONNECTED
+    if "AGI" in apps:
+        return CallState.IN_IVR
+    if call.state is not CallState.RINGING:
+        return call.state
+    return CallState.RINGING if all(c.text("ChannelStateDesc", "") != "Up" for c in chans) \
+        else CallState.IN_IVR
+
+
+def _duration(text: str) -> float:
+    try:
+        h, m, s = (int(x) for x in text.split(":"))
+    except ValueError:
+        return 0.0
+    return h * 3600 + m * 60 + s

@@ -1,0 +1,166 @@
+"""``hotline``: the one console script.
+
+    hotline serve [--config FILE]
+    hotline asterisk up | down | status | cli "<command>"
+    hotline simulate [--agents N] [--calls-per-minute R] [--duration S]
+
+Errors end with an exit code and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_CONFIG = 2
+EXIT_AMI_AUTH = 3
+EXIT_RUNTIME = 4
+EXIT_SANDBOX = 5
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"hotline: {message}", file=sys.stderr)
+    return code
+
+
+# ---------------------------------------------------------------------- serve
+async def _serve(settings: object) -> None:
+    from aiohttp import web
+
+    from cti.app import build_app
+    from cti.settings import Settings
+
+    assert isinstance(settings, Settings)
+    app = build_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()  # starts the core: may raise AmiAuthError
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        site = web.TCPSite(runner, settings.http_host, settings.http_port)
+        await site.start()
+        host = settings.http_host if settings.http_host not in ("0.0.0.0", "::") else "127.0.0.1"
+        port = runner.addresses[0][1] if runner.addresses else settings.http_port
+        print(f"hotline: serving on http://{host}:{port}/  (health: http://{host}:{port}/healthz)",
+              file=sys.stderr, flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from cti.ami import AmiAuthError
+    from cti.logs import configure_logging
+    from cti.settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings(args.config)
+        from cti.app import ami_secret
+
+        ami_secret(settings)
+    except ConfigError as exc:
+        return _fail(EXIT_CONFIG, f"config error: {exc}")
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        asyncio.run(_serve(settings))
+    except AmiAuthError as exc:
+        return _fail(EXIT_AMI_AUTH, str(exc))
+    except OSError as exc:
+        return _fail(EXIT_RUNTIME, f"cannot start: {exc}")
+    return 0
+
+
+# ---------------------------------------------------------------------- asterisk
+def cmd_asterisk(args: argparse.Namespace) -> int:
+    from cti.sandbox import Sandbox, SandboxError
+
+    box = Sandbox()
+    try:
+        if args.action == "up":
+            creds = box.up()
+            print(f"Asterisk sandbox up; AMI {creds.username}@{creds.host}:{creds.port} "
+                  f"(secret in {box.credentials_file})")
+        elif args.action == "down":
+            box.down()
+            print("Asterisk sandbox stopped")
+        elif args.action == "status":
+            st = box.status()
+            print(json.dumps(st, indent=2))
+            return 0 if st["running"] else 1
+        elif args.action == "cli":
+            if box.pid() is None:
+                return _fail(EXIT_SANDBOX, "the Asterisk sandbox is not running "
+                                           "(hotline asterisk up)")
+            sys.stdout.write(box.cli(" ".join(args.command)))
+        elif args.action == "kill":
+            box.kill()
+    except SandboxError as exc:
+        return _fail(EXIT_SANDBOX, str(exc).splitlines()[0] if not args.verbose else str(exc))
+    return 0
+
+
+# ---------------------------------------------------------------------- simulate
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from cti.ami import AmiAuthError, AmiError
+    from cti.logs import configure_logging
+    from cti.settings import ConfigError, load_settings
+    from cti.simulator import run_simulator
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        return _fail(EXIT_CONFIG, f"config error: {exc}")
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        asyncio.run(run_simulator(settings, agents=args.agents, rate=args.calls_per_minute,
+                                  duration=args.duration, talk=args.talk))
+    except (AmiAuthError, ConfigError) as exc:
+        return _fail(EXIT_AMI_AUTH, str(exc))
+    except AmiError as exc:
+        return _fail(EXIT_RUNTIME, f"simulator: {exc}")
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hotline", description="After-sales hotline CTI server")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("serve", help="run the CTI server against the configured Asterisk")
+    s.add_argument("--config", type=Path, help="TOML settings file (HOTLINE_* env overrides it)")
+    s.set_defaults(func=cmd_serve)
+
+    a = sub.add_parser("asterisk", help="the Asterisk sandbox")
+    a.add_argument("action", choices=["up", "down", "status", "cli", "kill"])
+    a.add_argument("command", nargs="*", help="for 'cli': the Asterisk CLI command")
+    a.add_argument("-v", "--verbose", action="store_true")
+    a.set_defaults(func=cmd_asterisk)
+
+    m = sub.add_parser("simulate", help="simulated agents and callers against the sandbox")
+    m.add_argument("--config", type=Path)
+    m.add_argument("--agents", type=int, default=3)
+    m.add_argument("--calls-per-minute", type=float, default=6.0)
+    m.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until stopped")
+    m.add_argument("--talk", type=float, default=20.0, help="seconds each simulated agent talks")
+    m.set_defaults(func=cmd_simulate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.cmd == "asterisk" and args.action == "cli" and not args.command:
+        return _fail(EXIT_CONFIG, "asterisk cli: give the Asterisk CLI command to run")
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

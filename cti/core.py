@@ -1,0 +1,81 @@
+"""The event pump: AMI events -> call tracker -> bus, with a resync per session.
+
+The pump is the only consumer of the AMI connection's event stream. It takes
+events in batches (so the socket reader never waits on subscribers), feeds
+the tracker, and republishes raw events as ``ami.<EventName>`` for packages
+that read them directly (acd/). When a new AMI session starts, it re-reads
+Asterisk's state (CoreShowChannels, QueueStatus) and rebuilds the tracker
+before it handles the events that follow.
+"""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+
+from cti.ami import AmiActions, AmiConnection, AmiError, AmiMessage, Connected, Disconnected
+from cti.bus import EventBus
+from cti.calls import CallTracker
+
+log = structlog.get_logger("cti.core")
+
+
+class EventPump:
+    def __init__(self, conn: AmiConnection, actions: AmiActions, tracker: CallTracker,
+                 bus: EventBus) -> None:
+        self.conn = conn
+        self.actions = actions
+        self.tracker = tracker
+        self.bus = bus
+        self.events_seen = 0
+        self.resynced_session = 0
+        self.resyncing = False
+        self.last_resync: dict[str, object] | None = None
+        self._topics: dict[str, str] = {}
+
+    @property
+    def in_sync(self) -> bool:
+        return (self.conn.connected and not self.resyncing
+                and self.resynced_session == self.conn.session)
+
+    def dispatch(self, msg: AmiMessage) -> None:
+        self.events_seen += 1
+        self.tracker.handle(msg)
+        name = msg.name
+        topic = self._topics.get(name)
+        if topic is None:
+            topic = self._topics[name] = "ami." + name
+        self.bus.publish(topic, msg)
+
+    async def run(self) -> None:
+        conn = self.conn
+        while True:
+            batch = await conn.next_batch()
+            for item in batch:
+                if type(item) is AmiMessage:
+                    self.dispatch(item)
+                elif isinstance(item, Connected):
+                    await self.resync(item.session)
+                elif isinstance(item, Disconnected):
+                    self.bus.publish("ami.disconnected", item)
+
+    async def resync(self, session: int) -> None:
+        """Re-read Asterisk's channels and queues and rebuild the live calls."""
+        self.resyncing = True
+        t0 = time.monotonic()
+        try:
+            channels = await self.actions.core_show_channels()
+            queues = await self.actions.queue_status()
+        except AmiError as exc:
+            log.warning("resync_failed", session=session, error=str(exc))
+            return
+        finally:
+            self.resyncing = False
+        result = self.tracker.resync(channels, queues)
+        self.resynced_session = session
+        self.last_resync = {"session": session, "at": time.time(),
+                            "took_ms": round((time.monotonic() - t0) * 1000, 1), **result}
+        log.info("ami_resynced", session=session, channels=len(channels), **result)
+        self.bus.publish("ami.resynced", {"session": session, "queue_status": queues,
+                                          "channels": channels})

@@ -1,0 +1,182 @@
+"""HTTP: /healthz, the REST API under /api/v1/, websockets, and pages.
+
+Handlers are thin: they read the request, call the core, and shape JSON.
+Domain errors carry an ``error_id``; one middleware turns them (and bad
+input) into a JSON body with the HTTP status, never a bare 500 page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from crm_bridge import db
+
+if TYPE_CHECKING:
+    from cti.app import Core
+
+log = structlog.get_logger("cti.web")
+
+CORE: web.AppKey[Core] = web.AppKey("core")
+WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
+
+
+class ApiError(Exception):
+    """An error a client can act on: status, stable id, message, details."""
+
+    status = 400
+    error_id = "bad-request"
+
+    def __init__(self, message: str, *, error_id: str | None = None, status: int | None = None,
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        if error_id:
+            self.error_id = error_id
+        if status:
+            self.status = status
+        self.details = details or {}
+
+
+class NotFound(ApiError):
+    status = 404
+    error_id = "not-found"
+
+
+def error_body(error_id: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"id": error_id, "message": message, "details": details or {}}}
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response(error_body(exc.error_id, str(exc), exc.details), status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        return web.json_response(
+            error_body(exc.reason.lower().replace(" ", "-"), exc.reason), status=exc.status
+        )
+    except Exception:
+        log.exception("http_handler_failed", path=request.path, method=request.method)
+        return web.json_response(error_body("internal-error", "internal error"), status=500)
+
+
+def json_dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+# ---------------------------------------------------------------------- health
+async def healthz(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    components: dict[str, dict[str, Any]] = {}
+
+    conn, pump = core.conn, core.pump
+    if pump.in_sync:
+        components["ami"] = {"status": "up", "session": conn.session,
+                             "protocol": conn.asterisk_version}
+    elif conn.connected:
+        components["ami"] = {"status": "down", "detail": "resyncing with Asterisk"}
+    else:
+        components["ami"] = {"status": "down", "detail": conn.last_error or conn.state.value}
+
+    try:
+        await asyncio.wait_for(db.ping(core.engine), 2.0)
+        components["database"] = {"status": "up", "url": db.describe(core.database_url)}
+    except Exception as exc:  # any driver error means "down"
+        components["database"] = {"status": "down", "url": db.describe(core.database_url),
+                                  "detail": f"{type(exc).__name__}: {exc}"[:300]}
+
+    if core.agi.listening:
+        components["agi"] = {"status": "up", "listen": f"{core.agi.host}:{core.agi.port}"}
+    else:
+        components["agi"] = {"status": "down", "detail": "FastAGI server not listening"}
+
+    ok = all(c["status"] == "up" for c in components.values())
+    body = {"status": "ok" if ok else "degraded", "components": components}
+    return web.json_response(body, status=200 if ok else 503, dumps=json_dumps)
+
+
+# ---------------------------------------------------------------------- live calls
+async def live_calls(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    calls = [c.as_dict() for c in core.tracker.calls.values()]
+    calls.sort(key=lambda c: c["started_at"])
+    return web.json_response({"calls": calls, "count": len(calls)}, dumps=json_dumps)
+
+
+async def live_call(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    call = core.tracker.get(request.match_info["call_id"])
+    if call is None:
+        raise NotFound(f"no live call {request.match_info['call_id']!r}", error_id="call-not-found")
+    return web.json_response(call.as_dict(), dumps=json_dumps)
+
+
+async def status(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    return web.json_response({
+        "ami": {"state": core.conn.state.value, "session": core.conn.session,
+                "events": core.pump.events_seen, "last_resync": core.pump.last_resync},
+        "calls": {"live": len(core.tracker.calls), "ended": core.tracker.ended_count},
+        "agi": {"requests": core.agi.requests, "failures": core.agi.failures},
+        "time": time.time(),
+    }, dumps=json_dumps)
+
+
+async def events_ws(request: web.Request) -> web.WebSocketResponse:
+    """Live call events: a snapshot first, then call.* events as they happen."""
+    core = request.app[CORE]
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    sub = core.bus.queue("call.*", maxsize=1000)
+    request.app[WEBSOCKETS].add(ws)
+    try:
+        await ws.send_str(json_dumps({"type": "snapshot", "calls": [
+            c.as_dict() for c in core.tracker.calls.values()]}))
+
+        async def pump() -> None:
+            async for topic, payload in sub:
+                call = payload.call if hasattr(payload, "call") else payload
+                await ws.send_str(json_dumps({"type": topic, "call": call.as_dict()}))
+
+        sender = asyncio.create_task(pump())
+        try:
+            async for msg in ws:
+                if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                    break
+        finally:
+            sender.cancel()
+    finally:
+        sub.close()
+        request.app[WEBSOCKETS].discard(ws)
+    return ws
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(request.app[CORE].static_dir / "live.html")
+
+
+async def _close_websockets(app: web.Application) -> None:
+    for ws in list(app[WEBSOCKETS]):
+        await ws.close(code=1001, message=b"server shutdown")
+
+
+def add_routes(app: web.Application) -> None:
+    app[WEBSOCKETS] = set()
+    app.on_shutdown.append(_close_websockets)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/", index)
+    app.router.add_get("/api/v1/status", status)
+    app.router.add_get("/api/v1/live/calls", live_calls)
+    app.router.add_get("/api/v1/live/calls/{call_id}", live_call)
+    app.router.add_get("/api/v1/live/ws", events_ws)
