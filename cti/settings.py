@@ -118,10 +118,10 @@ def _explain(exc: ValidationError, config_file: Path | None, file_values: dict[s
         env_name = ENV_PREFIX + key.upper()
         if env_name in os.environ:
             where = f"environment variable {env_name}"
-        elif config_file is not None and key in file_values:
-            where = f"config file {config_file}: key '{key}'"
         elif err["type"] == "extra_forbidden" and config_file is not None:
             where = f"config file {config_file}: unknown key '{key}'"
+        elif config_file is not None and key in file_values:
+            where = f"config file {config_file}: key '{key}'"
         else:
             where = f"setting '{key}'"
         msg = err["msg"]
