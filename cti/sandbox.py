@@ -125,8 +125,12 @@ class Sandbox:
         self.conf_src = conf_src or paths.asterisk_conf_dir()
         self.progress = progress or Progress()
         self.chroot = self.base / "chroot"
-        self.pidfile = self.base / "asterisk.pid"
         self.credentials_file = self.base / "ami.json"
+        self._layout: Layout | None = None
+
+    @property
+    def pidfile(self) -> Path:
+        return self.layout().host_base / "run" / "asterisk.pid"
 
     # ------------------------------------------------------------------ layout
     def _host_asterisk(self) -> str | None:
@@ -143,6 +147,11 @@ class Sandbox:
         return None
 
     def layout(self) -> Layout:
+        if self._layout is None or (self._layout.mode == "chroot" and not self.chroot_ready()):
+            self._layout = self._find_layout()
+        return self._layout
+
+    def _find_layout(self) -> Layout:
         if self._host_asterisk():
             moddir = next((d for d in MODULE_DIRS if Path(d, "app_queue.so").exists()), MODULE_DIRS[0])
             host_base = self.base / "host"
@@ -304,12 +313,12 @@ class Sandbox:
             pid = int(self.pidfile.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it if it was our child and died
+        if not _alive(pid):
             return None
         try:
-            if os.readlink(f"/proc/{pid}/exe").endswith("asterisk") is False:
+            if not os.readlink(f"/proc/{pid}/exe").endswith("asterisk"):
                 return None
         except OSError:
             pass
@@ -353,19 +362,20 @@ class Sandbox:
                 "stop it, or run 'hotline asterisk down'"
             )
         self.progress.step(f"starting Asterisk ({layout.mode})")
-        log = open(layout.host_base / "log" / "console.log", "ab")  # noqa: SIM115
-        proc = subprocess.Popen(
-            layout.asterisk("-f", "-n"), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            start_new_session=True,
-        )
-        log.close()
-        self.pidfile.write_text(f"{proc.pid}\n")
+        with contextlib.suppress(FileNotFoundError):
+            self.pidfile.unlink()
+        # Asterisk daemonizes itself: it is nobody's child, and outlives this command
+        res = subprocess.run(layout.asterisk(), stdin=subprocess.DEVNULL, capture_output=True,
+                             text=True, timeout=30)
+        if res.returncode != 0:
+            raise SandboxError(f"Asterisk did not start (exit {res.returncode}): "
+                               f"{(res.stderr or res.stdout).strip()[:500]}")
         deadline = time.monotonic() + 45
         while True:
-            if proc.poll() is not None:
+            if self.pid() is None and time.monotonic() > deadline - 40:
                 raise SandboxError(
-                    f"Asterisk exited at start (code {proc.returncode}); see "
-                    f"{layout.host_base / 'log' / 'console.log'}"
+                    "Asterisk exited at start; see "
+                    f"{layout.host_base / 'log' / 'messages.log'}"
                 )
             try:
                 out = self.cli("core waitfullybooted", timeout=10, layout=layout)
@@ -378,7 +388,8 @@ class Sandbox:
             time.sleep(0.2)
         self._wait_ami(creds, deadline)
         version = self.cli("core show version", layout=layout).strip()
-        self.progress.step(f"Asterisk up (pid {proc.pid}): {version}; AMI on {creds.host}:{creds.port}")
+        self.progress.step(f"Asterisk up (pid {self.pid()}): {version}; "
+                           f"AMI on {creds.host}:{creds.port}")
 
     def _wait_ami(self, creds: AmiCredentials, deadline: float) -> None:
         while not _port_open(creds.host, creds.port):
@@ -418,7 +429,11 @@ class Sandbox:
             raise SandboxError("Asterisk is not running")
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 5
-        while _alive(pid) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            if not _alive(pid):
+                break
             time.sleep(0.02)
 
     def status(self) -> dict[str, object]:

@@ -1,0 +1,157 @@
+"""Integration fixtures: the real Asterisk sandbox and a real PostgreSQL.
+
+Nothing here skips: if Asterisk or PostgreSQL cannot start, the tests fail
+and say why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cti.ami import AmiActions, AmiConnection, AmiError
+from cti.app import Core, build_core
+from cti.sandbox import AmiCredentials, Sandbox, SandboxError
+from cti.settings import load_settings
+from tests.support.postgres import PostgresError, ThrowawayPostgres, free_port
+
+QUEUE = "general-service"
+HOTLINE = "Local/4008008000@hotline"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Sandbox:
+    box = Sandbox()
+    try:
+        box.up()
+    except SandboxError as exc:
+        pytest.fail(f"the Asterisk sandbox could not start: {exc}", pytrace=False)
+    return box
+
+
+@pytest.fixture(scope="session")
+def creds(sandbox: Sandbox) -> AmiCredentials:
+    c = sandbox.credentials()
+    return c
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[ThrowawayPostgres]:
+    try:
+        pg = ThrowawayPostgres().start()
+    except PostgresError as exc:
+        pytest.fail(f"PostgreSQL could not start: {exc}", pytrace=False)
+    yield pg
+    pg.stop()
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
+        await asyncio.sleep(0.05)
+
+
+async def wait_async(predicate: Callable[[], Awaitable[Any]], timeout: float = 10.0,
+                     what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(AmiError, OSError):
+            value = await predicate()
+            if value:
+                return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def ami(creds: AmiCredentials) -> AsyncIterator[AmiActions]:
+    conn = AmiConnection(creds.host, creds.port, creds.username, creds.secret)
+    await conn.start()
+    assert conn.connected, conn.last_error
+    actions = AmiActions(conn)
+    await hangup_all(actions)
+    yield actions
+    await hangup_all(actions)
+    await conn.close()
+
+
+async def hangup_all(actions: AmiActions) -> None:
+    """Leave Asterisk as the test found it: no calls, no dynamic members."""
+    for ev in await actions.queue_status(QUEUE):
+        if ev.name == "QueueMember":
+            with contextlib.suppress(AmiError):
+                await actions.queue_remove(QUEUE, ev.text("Location", ev.text("Interface", "")))
+    for ch in await actions.core_show_channels():
+        with contextlib.suppress(AmiError):
+            await actions.hangup(ch.text("Channel"))
+    await wait_async(lambda: _no_channels(actions), timeout=10, what="no channels left")
+
+
+async def _no_channels(actions: AmiActions) -> bool:
+    return not await actions.core_show_channels()
+
+
+@pytest.fixture
+async def core(creds: AmiCredentials, tmp_path: Path, sandbox: Sandbox) -> AsyncIterator[Core]:
+    """The CTI core (AMI connection, tracker, bus, FastAGI) in this process."""
+    settings = load_settings(
+        ami_secret=creds.secret, agi_port=free_port(),
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}",
+        ami_ping_interval=1.0,
+    )
+    c = build_core(settings)
+    c.conn.backoff_initial, c.conn.backoff_max = 0.2, 1.0
+    await c.agi.start()
+    await c.conn.start()
+    assert c.conn.connected, c.conn.last_error
+    c.tasks.append(asyncio.create_task(c.pump.run()))
+    await wait_until(lambda: c.pump.in_sync, 10, "the first resync")
+    await point_dialplan_at(c)
+    await hangup_all(c.actions)
+    yield c
+    if c.conn.connected:
+        await hangup_all(c.actions)
+    for t in c.tasks:
+        t.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await t
+    await c.conn.close()
+    await c.agi.close()
+    await c.engine.dispose()
+
+
+async def point_dialplan_at(c: Core) -> None:
+    """The hotline's AGI() reaches this test's FastAGI server."""
+    await c.actions.setvar("HOTLINE_AGI", f"agi://127.0.0.1:{c.agi.port}")
+
+
+async def add_agent(actions: AmiActions, ext: int, talk: int = 3) -> str:
+    iface = f"Local/{ext}@sim-agent-phone/n"
+    await actions.setvar("SIM_AGENT_TALK", str(talk))
+    await actions.queue_add(QUEUE, iface, member_name=f"agent-{ext}")
+    return iface
+
+
+async def place_call(actions: AmiActions, name: str, number: str, patience: int = 30) -> str:
+    result = await actions.originate(HOTLINE, context="sim-caller", exten="s",
+                                     caller_id=f'"{name}" <{number}>',
+                                     variables={"SIM_PATIENCE": str(patience)})
+    return result.uniqueid
