@@ -3,6 +3,7 @@
     hotline serve [--config FILE]
     hotline asterisk up | down | status | cli "<command>"
     hotline simulate [--agents N] [--calls-per-minute R] [--duration S]
+    hotline demo start | stop
 
 Errors end with an exit code and one line on stderr.
 """
@@ -130,6 +131,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cti import demo
+    from cti.settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        return _fail(EXIT_CONFIG, f"config error: {exc}")
+    return demo.start(settings) if args.action == "start" else demo.stop(settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hotline", description="After-sales hotline CTI server")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -151,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until stopped")
     m.add_argument("--talk", type=float, default=20.0, help="seconds each simulated agent talks")
     m.set_defaults(func=cmd_simulate)
+    d = sub.add_parser("demo", help="run the server and the simulator in the background")
+    d.add_argument("action", choices=["start", "stop"])
+    d.add_argument("--config", type=Path)
+    d.set_defaults(func=cmd_demo)
     return p
 
 

@@ -1,0 +1,82 @@
+# The hotline CTI server. Two commands do all set-up on a fresh Debian or
+# Ubuntu machine, as root:
+#   make demo   Asterisk sandbox + server + call simulator; prints the URLs
+#   make test   lint, types, and the whole suite against the real Asterisk
+#               sandbox and a throwaway PostgreSQL; stops them afterwards
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEPS_STAMP := var/.system-deps
+
+# Debian packages: debootstrap builds the Asterisk sandbox; sip-tester is
+# SIPp; postgresql gives initdb/pg_ctl for the throwaway test database
+APT_PACKAGES := debootstrap sip-tester postgresql python3-venv ca-certificates
+
+.PHONY: help demo demo-stop down test unit integration lint typecheck bench sandbox system-deps clean
+
+help:
+	@echo "make demo | make test | make bench | make down"
+
+$(DEPS_STAMP):
+	@missing=""; \
+	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
+	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
+	{ command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } \
+	  || missing="$$missing postgresql"; \
+	$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null \
+	  || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "as root, run: apt-get install$$missing" >&2; exit 1; fi; \
+	  echo "[deps] installing Debian packages:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@mkdir -p var && touch $@
+
+system-deps: $(DEPS_STAMP)
+
+$(STAMP): pyproject.toml $(DEPS_STAMP)
+	@echo "[deps] Python virtualenv in $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+sandbox: $(STAMP)
+	$(BIN)/hotline asterisk up
+
+demo: $(STAMP)
+	$(BIN)/hotline asterisk up
+	$(BIN)/hotline demo start
+
+demo-stop:
+	-$(BIN)/hotline demo stop
+
+down: demo-stop
+	-$(BIN)/hotline asterisk down
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/hotline asterisk up
+	@rc=0; $(BIN)/pytest -q --durations=10 || rc=$$?; \
+	$(BIN)/hotline asterisk down || true; \
+	exit $$rc
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.event_core
+
+clean: down
+	rm -rf $(VENV) var/asterisk/chroot.building

@@ -1,0 +1,114 @@
+"""``hotline demo start | stop``: the server and the call simulator in the background.
+
+Their logs and pid files live in ``var/demo/``. ``start`` waits until
+/healthz says every component is up, then prints the URLs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from cti.settings import Settings
+
+
+def _demo_dir(settings: Settings) -> Path:
+    d = settings.var_dir / "demo"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _alive(pidfile: Path) -> int | None:
+    try:
+        pid = int(pidfile.read_text())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+    return pid
+
+
+def _spawn(name: str, args: list[str], d: Path) -> int:
+    with (d / f"{name}.log").open("ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "cti.cli", *args], stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    (d / f"{name}.pid").write_text(str(proc.pid))
+    return proc.pid
+
+
+def _health(url: str) -> tuple[int, dict[str, object]] | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def start(settings: Settings) -> int:
+    d = _demo_dir(settings)
+    base = f"http://127.0.0.1:{settings.http_port}"
+    if _alive(d / "serve.pid") is None:
+        _spawn("serve", ["serve"], d)
+    deadline = time.monotonic() + 40
+    last: tuple[int, dict[str, object]] | None = None
+    while time.monotonic() < deadline:
+        last = _health(f"{base}/healthz")
+        if last and last[0] == 200:
+            break
+        if _alive(d / "serve.pid") is None:
+            break
+        time.sleep(0.3)
+    if not last or last[0] != 200:
+        tail = (d / "serve.log").read_text(errors="replace").splitlines()[-15:]
+        print("hotline: the server did not become healthy; last lines of "
+              f"{d / 'serve.log'}:\n  " + "\n  ".join(tail), file=sys.stderr)
+        stop(settings)
+        return 1
+    if _alive(d / "simulator.pid") is None:
+        _spawn("simulator", ["simulate", "--agents", "3", "--calls-per-minute", "8",
+                             "--talk", "25"], d)
+    print(f"""
+  Hotline demo is running (Asterisk sandbox, CTI server, call simulator).
+
+    Live calls      {base}/
+    Health          {base}/healthz
+    REST API        {base}/api/v1/live/calls
+    Event stream    ws://127.0.0.1:{settings.http_port}/api/v1/live/ws
+    Logs            {d}/serve.log, {d}/simulator.log
+
+  Stop everything with: make down
+""")
+    return 0
+
+
+def stop(settings: Settings) -> int:
+    d = _demo_dir(settings)
+    for name in ("simulator", "serve"):
+        pid = _alive(d / f"{name}.pid")
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            print(f"stopped {name} (pid {pid})")
+        with contextlib.suppress(FileNotFoundError):
+            (d / f"{name}.pid").unlink()
+    return 0

@@ -1,0 +1,105 @@
+"""`hotline serve` as a user runs it: a process, settings from the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from cti.sandbox import AmiCredentials
+from tests.support.postgres import ThrowawayPostgres, free_port
+
+
+def get_json(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def start_serve(env_extra: dict[str, str], tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    env = dict(os.environ, HOTLINE_HTTP_PORT=str(port), HOTLINE_AGI_PORT=str(free_port()),
+               HOTLINE_LOG_FORMAT="json", **env_extra)
+    with (tmp_path / "serve.log").open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "cti.cli", "serve"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, text=True)
+    return proc, port
+
+
+def wait_health(port: int, want: int, timeout: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            status, body = get_json(f"http://127.0.0.1:{port}/healthz")
+            last = (status, body)
+            if status == want:
+                return dict(body)
+        except (urllib.error.URLError, ConnectionError, json.JSONDecodeError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"/healthz never answered {want}; last: {last}")
+
+
+def test_serve_with_postgres_is_healthy_and_stops_cleanly(
+    creds: AmiCredentials, postgres: ThrowawayPostgres, tmp_path: Path
+) -> None:
+    proc, port = start_serve({"HOTLINE_DATABASE_URL": postgres.url}, tmp_path)
+    try:
+        body = wait_health(port, 200)
+        assert body["status"] == "ok"
+        assert {k: v["status"] for k, v in body["components"].items()} == {
+            "ami": "up", "database": "up", "agi": "up"}
+        assert body["components"]["database"]["url"].startswith("postgresql+asyncpg://")
+        status, calls = get_json(f"http://127.0.0.1:{port}/api/v1/live/calls")
+        assert status == 200 and calls == {"calls": [], "count": 0}
+        status, err = get_json(f"http://127.0.0.1:{port}/api/v1/live/calls/nope")
+        assert status == 404 and err["error"]["id"] == "call-not-found"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    log = (tmp_path / "serve.log").read_text()
+    assert creds.secret not in log
+
+
+def test_healthz_is_503_and_names_the_database_when_it_is_down(
+    creds: AmiCredentials, tmp_path: Path
+) -> None:
+    dead = f"postgresql+asyncpg://hotline@127.0.0.1:{free_port()}/hotline"
+    proc, port = start_serve({"HOTLINE_DATABASE_URL": dead}, tmp_path)
+    try:
+        body = wait_health(port, 503)
+        assert body["status"] == "degraded"
+        assert body["components"]["ami"]["status"] == "up"
+        assert body["components"]["agi"]["status"] == "up"
+        assert body["components"]["database"]["status"] == "down"
+        assert "detail" in body["components"]["database"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+
+
+def test_bad_setting_fails_at_start_naming_the_key(tmp_path: Path) -> None:
+    env = dict(os.environ, HOTLINE_AMI_PORT="not-a-port")
+    proc = subprocess.run([sys.executable, "-m", "cti.cli", "serve"], env=env,
+                          capture_output=True, text=True, timeout=15)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        proc.stderr.strip().splitlines()[0]]  # one line
+    assert "environment variable HOTLINE_AMI_PORT" in proc.stderr
+
+    cfg = tmp_path / "hotline.toml"
+    cfg.write_text("http_port = -4\n")
+    proc = subprocess.run([sys.executable, "-m", "cti.cli", "serve", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=15)
+    assert proc.returncode == 2
+    assert f"config file {cfg}: key 'http_port'" in proc.stderr
