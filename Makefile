@@ -76,6 +76,7 @@ test: $(STAMP)
 	exit $$rc
 
 bench: $(STAMP)
+	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
 	$(BIN)/python -m bench.event_core
 
 clean: down
