@@ -202,7 +202,8 @@ class CallTracker:
         return self.calls.get(cid) if cid else None
 
     # ------------------------------------------------------------------ helpers
-    def _call_for(self, msg: AmiMessage, at: float, create: bool = False) -> tuple[Call, Leg] | None:
+    def _call_for(self, msg: AmiMessage, at: float,
+                  create: bool = False) -> tuple[Call, Leg] | None:
         uid = msg.get("Uniqueid")
         linkedid = msg.get("Linkedid")
         if not isinstance(uid, str) or not isinstance(linkedid, str):

@@ -153,7 +153,8 @@ class Sandbox:
 
     def _find_layout(self) -> Layout:
         if self._host_asterisk():
-            moddir = next((d for d in MODULE_DIRS if Path(d, "app_queue.so").exists()), MODULE_DIRS[0])
+            moddir = next((d for d in MODULE_DIRS if Path(d, "app_queue.so").exists()),
+                          MODULE_DIRS[0])
             host_base = self.base / "host"
             return Layout("host", (), str(host_base), host_base, moddir)
         moddir = next(
@@ -227,7 +228,7 @@ class Sandbox:
             assert proc.stdout is not None
             for n, line in enumerate(proc.stdout, 1):
                 line = line.rstrip()
-                tail = (tail + [line])[-20:]
+                tail = [*tail, line][-20:]
                 self.progress.tick(f"{label}: {n} lines; {line}")
             rc = proc.wait()
         if rc != 0:

@@ -48,7 +48,8 @@ class NotFound(ApiError):
     error_id = "not-found"
 
 
-def error_body(error_id: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_body(error_id: str, message: str,
+               details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"id": error_id, "message": message, "details": details or {}}}
 
 
@@ -167,7 +168,8 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 async def _close_websockets(app: web.Application) -> None:
-    for ws in list(app[WEBSOCKETS]):
+    sockets: set[web.WebSocketResponse] = app[WEBSOCKETS]
+    for ws in list(sockets):
         await ws.close(code=1001, message=b"server shutdown")
 
 

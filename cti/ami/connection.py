@@ -89,7 +89,7 @@ class ConnState(enum.Enum):
 
 
 class _Pending:
-    __slots__ = ("action", "kind", "future", "response", "events")
+    __slots__ = ("action", "events", "future", "kind", "response")
 
     def __init__(self, action: str, kind: ReplyKind, future: asyncio.Future[AmiReply]) -> None:
         self.action = action

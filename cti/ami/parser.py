@@ -26,7 +26,7 @@ class AmiMessage(dict[str, str | list[str]]):
     __slots__ = ("body",)
 
     def __init__(self, *args: object, **kwargs: str) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
         self.body: list[str] = []
 
     @property

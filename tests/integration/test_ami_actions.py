@@ -48,7 +48,7 @@ async def test_originate_to_nowhere_fails_with_a_reason(ami: AmiActions) -> None
 
 async def test_an_action_that_outlives_its_timeout_raises(ami: AmiActions) -> None:
     # the customer's phone rings for 1 s before answering; we give it 0.3 s
-    with pytest.raises(AmiTimeout, match="Originate got no answer within 0.3 s"):
+    with pytest.raises(AmiTimeout, match=r"Originate got no answer within 0\.3 s"):
         await ami.conn.send(
             "Originate",
             {"Channel": "Local/13800000000@sim-customer", "Application": "Wait", "Data": "1",

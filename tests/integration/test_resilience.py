@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,8 +18,8 @@ from cti.calls import Call, CallState
 from cti.sandbox import AmiCredentials, Sandbox
 from tests.integration.conftest import (
     add_agent,
-    point_dialplan_at,
     place_call,
+    point_dialplan_at,
     wait_until,
 )
 

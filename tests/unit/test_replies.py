@@ -152,7 +152,7 @@ async def test_list_action_error_resolves() -> None:
 
 async def test_action_without_answer_times_out_and_is_forgotten() -> None:
     conn, proto, wire = connected()
-    with pytest.raises(AmiTimeout, match="Ping got no answer within 0.05 s"):
+    with pytest.raises(AmiTimeout, match=r"Ping got no answer within 0\.05 s"):
         await conn.send("Ping", timeout=0.05)
     assert conn._pending == {}
     aid = re.search(rb"ActionID: (\S+)", wire.written[-1]).group(1).decode()  # type: ignore[union-attr]
@@ -161,7 +161,7 @@ async def test_action_without_answer_times_out_and_is_forgotten() -> None:
 
 
 async def test_waiting_actions_fail_when_the_connection_drops_and_are_never_resent() -> None:
-    conn, proto, wire = connected()
+    conn, _, wire = connected()
     task = asyncio.create_task(AmiActions(conn).originate("Local/1@x", application="Wait"))
     await last_action_id(wire)
     sent = len(wire.written)
@@ -173,7 +173,7 @@ async def test_waiting_actions_fail_when_the_connection_drops_and_are_never_rese
 
 async def test_sending_while_disconnected_says_so() -> None:
     conn = AmiConnection("127.0.0.1", 5038, "hotline-cti", "x")
-    with pytest.raises(AmiConnectionError, match="not connected to Asterisk at 127.0.0.1:5038"):
+    with pytest.raises(AmiConnectionError, match=r"not connected to Asterisk at 127\.0\.0\.1:5038"):
         await conn.send("Ping")
 
 

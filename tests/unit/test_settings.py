@@ -18,8 +18,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
-def test_defaults_point_at_the_sandbox_and_embedded_database(tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_point_at_the_sandbox_and_embedded_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HOTLINE_VAR_DIR", str(tmp_path))
     s = load_settings()
     assert (s.ami_host, s.ami_port, s.ami_username) == ("127.0.0.1", 5038, "hotline-cti")
@@ -56,7 +57,7 @@ def test_unknown_key_in_file_is_refused(tmp_path: Path) -> None:
 
 def test_wrong_database_scheme_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOTLINE_DATABASE_URL", "mysql://x")
-    with pytest.raises(ConfigError, match="HOTLINE_DATABASE_URL.*postgresql\\+asyncpg"):
+    with pytest.raises(ConfigError, match=r"HOTLINE_DATABASE_URL.*postgresql\+asyncpg"):
         load_settings()
 
 

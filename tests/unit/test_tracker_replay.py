@@ -24,7 +24,8 @@ class Recorder:
 
     def changes(self, call_id: str) -> list[tuple[CallState, CallState]]:
         return [(p.old, p.new) for t, p in self.events
-                if t == "call.state" and isinstance(p, CallStateChange) and p.call.call_id == call_id]
+                if t == "call.state" and isinstance(p, CallStateChange)
+                and p.call.call_id == call_id]
 
 
 def messages(name: str) -> list[AmiMessage]:
