@@ -41,8 +41,10 @@ system-deps: $(DEPS_STAMP)
 $(STAMP): pyproject.toml $(DEPS_STAMP)
 	@echo "[deps] Python virtualenv in $(VENV)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
-	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@mkdir -p var
+	@{ $(BIN)/python -m pip install --disable-pip-version-check --upgrade pip && \
+	   $(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]'; } \
+	   > var/pip-install.log 2>&1 || { tail -30 var/pip-install.log; exit 1; }
 	@touch $@
 
 sandbox: $(STAMP)

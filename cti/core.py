@@ -5,11 +5,14 @@ events in batches (so the socket reader never waits on subscribers), feeds
 the tracker, and republishes raw events as ``ami.<EventName>`` for packages
 that read them directly (acd/). When a new AMI session starts, it re-reads
 Asterisk's state (CoreShowChannels, QueueStatus) and rebuilds the tracker
-before it handles the events that follow.
+before it handles the events that follow. It waits for Asterisk's
+``FullyBooted`` (sent at login once boot is done) first: an AMI session can
+open while a restarting Asterisk is still loading app_queue.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import structlog
@@ -32,6 +35,8 @@ class EventPump:
         self.resynced_session = 0
         self.resyncing = False
         self.last_resync: dict[str, object] | None = None
+        self._awaiting_boot: int | None = None  # session waiting for FullyBooted
+        self._booted = False  # FullyBooted seen since the last disconnect
         self._topics: dict[str, str] = {}
 
     @property
@@ -54,22 +59,43 @@ class EventPump:
             batch = await conn.next_batch()
             for item in batch:
                 if type(item) is AmiMessage:
+                    if item.name == "FullyBooted":
+                        # often read before the login answer, so before Connected
+                        self._booted = True
+                        if self._awaiting_boot is not None:
+                            session, self._awaiting_boot = self._awaiting_boot, None
+                            await self.resync(session)
                     self.dispatch(item)
                 elif isinstance(item, Connected):
-                    await self.resync(item.session)
+                    if self._booted:
+                        await self.resync(item.session)
+                    else:
+                        self._awaiting_boot = item.session
+                        self.resyncing = True
                 elif isinstance(item, Disconnected):
+                    self._booted = False
+                    self._awaiting_boot = None
                     self.bus.publish("ami.disconnected", item)
 
     async def resync(self, session: int) -> None:
-        """Re-read Asterisk's channels and queues and rebuild the live calls."""
+        """Re-read Asterisk's channels and queues and rebuild the live calls.
+        Retried with backoff while this AMI session lasts."""
         self.resyncing = True
         t0 = time.monotonic()
+        delay = 0.2
         try:
-            channels = await self.actions.core_show_channels()
-            queues = await self.actions.queue_status()
-        except AmiError as exc:
-            log.warning("resync_failed", session=session, error=str(exc))
-            return
+            while True:
+                try:
+                    channels = await self.actions.core_show_channels()
+                    queues = await self.actions.queue_status()
+                    break
+                except AmiError as exc:
+                    log.warning("resync_failed", session=session, error=str(exc),
+                                retry_in=delay)
+                    if not self.conn.connected or self.conn.session != session:
+                        return  # the next session will resync
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
         finally:
             self.resyncing = False
         result = self.tracker.resync(channels, queues)

@@ -365,6 +365,14 @@ class Sandbox:
         self.progress.step(f"starting Asterisk ({layout.mode})")
         with contextlib.suppress(FileNotFoundError):
             self.pidfile.unlink()
+        # Asterisk's Uniqueids (and so Linkedids) are "<start second>.<counter>":
+        # two starts within one second would hand out the same ids again
+        stamp = self.base / "last-start"
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            last = float(stamp.read_text())
+            if int(time.time()) <= int(last):
+                time.sleep(int(last) + 1.05 - time.time())
+        stamp.write_text(f"{time.time():.3f}\n")
         # Asterisk daemonizes itself: it is nobody's child, and outlives this command
         res = subprocess.run(layout.asterisk(), stdin=subprocess.DEVNULL, capture_output=True,
                              text=True, timeout=30)

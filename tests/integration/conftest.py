@@ -119,23 +119,25 @@ async def core(creds: AmiCredentials, tmp_path: Path, sandbox: Sandbox) -> Async
     )
     c = build_core(settings)
     c.conn.backoff_initial, c.conn.backoff_max = 0.2, 1.0
-    await c.agi.start()
-    await c.conn.start()
-    assert c.conn.connected, c.conn.last_error
-    c.tasks.append(asyncio.create_task(c.pump.run()))
-    await wait_until(lambda: c.pump.in_sync, 10, "the first resync")
-    await point_dialplan_at(c)
-    await hangup_all(c.actions)
-    yield c
-    if c.conn.connected:
+    try:
+        await c.agi.start()
+        await c.conn.start()
+        assert c.conn.connected, c.conn.last_error
+        c.tasks.append(asyncio.create_task(c.pump.run()))
+        await wait_until(lambda: c.pump.in_sync, 10, "the first resync")
+        await point_dialplan_at(c)
         await hangup_all(c.actions)
-    for t in c.tasks:
-        t.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await t
-    await c.conn.close()
-    await c.agi.close()
-    await c.engine.dispose()
+        yield c
+        if c.conn.connected:
+            await hangup_all(c.actions)
+    finally:
+        for t in c.tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await c.conn.close()
+        await c.agi.close()
+        await c.engine.dispose()
 
 
 async def point_dialplan_at(c: Core) -> None:
