@@ -144,3 +144,17 @@ def test_snapshot_after_reconnect_ends_vanished_calls_and_adopts_new_ones() -> N
     assert adopted.caller_name == "王晶"
     assert adopted.started_at == pytest.approx(2_000_000_000.0 - 65)
     assert tracker.calls[keep].state is S.QUEUED
+
+
+def test_call_logs_carry_the_call_id() -> None:
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        _, rec = replay("queue_call_answered")
+    [call] = rec.ended()
+    ended = [e for e in logs if e["event"] == "call_ended"]
+    assert ended == [{"event": "call_ended", "log_level": "info", "call_id": call.call_id,
+                      "caller": "13800138000", "queue": "general-service", "agent": "agent-8001",
+                      "states": ["ringing", "in_ivr", "queued", "agent_ringing", "connected",
+                                 "ended"]}]
+    assert all(e.get("call_id") == call.call_id for e in logs if e["event"].startswith("call_"))
