@@ -158,3 +158,31 @@ def test_call_logs_carry_the_call_id() -> None:
                       "states": ["ringing", "in_ivr", "queued", "agent_ringing", "connected",
                                  "ended"]}]
     assert all(e.get("call_id") == call.call_id for e in logs if e["event"].startswith("call_"))
+
+
+def test_hold_unhold_and_transfer_states() -> None:
+    msgs = messages("queue_call_answered")
+    bus = EventBus()
+    rec = Recorder(bus)
+    tracker = CallTracker(bus)
+    upto = next(i for i, m in enumerate(msgs) if m.name == "AgentConnect")
+    for m in msgs[: upto + 1]:
+        tracker.handle(m)
+    [call] = tracker.calls.values()
+    agent_leg = next(uid for uid, leg in call.legs.items() if leg.role == "agent")
+
+    def ev(name: str, **headers: str) -> AmiMessage:
+        return AmiMessage({"Event": name, "Uniqueid": agent_leg, "Linkedid": call.call_id,
+                           **headers})
+
+    tracker.handle(ev("Hold", MusicClass="default"))
+    assert call.state is S.ON_HOLD and call.hold_count == 1
+    tracker.handle(ev("Unhold"))
+    assert call.state is S.CONNECTED
+    tracker.handle(AmiMessage({"Event": "BlindTransfer", "Result": "Success",
+                               "TransfererUniqueid": agent_leg, "TransfererLinkedid": call.call_id,
+                               "Extension": "8002", "Context": "agent-phones"}))
+    assert call.state is S.TRANSFERRED and call.transfer_count == 1
+    assert [new for _, new in rec.changes(call.call_id)][-3:] == [S.ON_HOLD, S.CONNECTED,
+                                                                  S.TRANSFERRED]
+    assert tracker.unexpected_transitions == 0
