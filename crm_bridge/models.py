@@ -1,0 +1,272 @@
+"""The service database: customers, their appliances, service outlets, tickets
+(work orders) with their history, agents, and one row per call.
+
+Enumerations are stored as short strings (checked by the application and by
+CHECK constraints), so PostgreSQL and SQLite hold the same data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dt.datetime: DateTime(timezone=True)}  # noqa: RUF012
+
+
+class ApplianceCategory(enum.StrEnum):
+    AIR_CONDITIONER = "air_conditioner"
+    REFRIGERATOR = "refrigerator"
+    WASHING_MACHINE = "washing_machine"
+    TV = "tv"
+    WATER_HEATER = "water_heater"
+    KITCHEN_HOOD = "kitchen_hood"
+    DISHWASHER = "dishwasher"
+    MICROWAVE = "microwave"
+
+
+class TicketKind(enum.StrEnum):
+    CONSULTATION = "consultation"
+    COMPLAINT = "complaint"
+    REPAIR = "repair"
+    INSTALLATION = "installation"
+    FOLLOW_UP = "follow_up"
+
+
+class TicketStatus(enum.StrEnum):
+    NEW = "new"  # recorded, not yet dispatched
+    DISPATCHED = "dispatched"  # sent to a service outlet
+    SCHEDULED = "scheduled"  # the outlet agreed an appointment window
+    IN_PROGRESS = "in_progress"  # technician on it
+    RESOLVED = "resolved"  # work done, waiting for the follow-up call
+    CLOSED = "closed"  # done and confirmed
+    CANCELLED = "cancelled"
+
+
+OPEN_STATUSES = frozenset({TicketStatus.NEW, TicketStatus.DISPATCHED, TicketStatus.SCHEDULED,
+                           TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED})
+
+TICKET_TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
+    TicketStatus.NEW: frozenset({TicketStatus.DISPATCHED, TicketStatus.SCHEDULED,
+                                 TicketStatus.RESOLVED, TicketStatus.CLOSED,
+                                 TicketStatus.CANCELLED}),
+    TicketStatus.DISPATCHED: frozenset({TicketStatus.SCHEDULED, TicketStatus.IN_PROGRESS,
+                                        TicketStatus.RESOLVED, TicketStatus.CANCELLED,
+                                        TicketStatus.NEW}),
+    TicketStatus.SCHEDULED: frozenset({TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED,
+                                       TicketStatus.DISPATCHED, TicketStatus.CANCELLED}),
+    TicketStatus.IN_PROGRESS: frozenset({TicketStatus.RESOLVED, TicketStatus.SCHEDULED,
+                                         TicketStatus.CANCELLED}),
+    TicketStatus.RESOLVED: frozenset({TicketStatus.CLOSED, TicketStatus.IN_PROGRESS}),
+    TicketStatus.CLOSED: frozenset(),
+    TicketStatus.CANCELLED: frozenset(),
+}
+
+
+class CallOutcome(enum.StrEnum):
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    CALLBACK_REQUESTED = "callback_requested"
+    IVR_ONLY = "ivr_only"
+    FAILED = "failed"
+
+
+def _check_in(column: str, values: type[enum.StrEnum]) -> CheckConstraint:
+    allowed = ", ".join(f"'{v.value}'" for v in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_valid")
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    vip: Mapped[bool] = mapped_column(Boolean, default=False)
+    region: Mapped[str] = mapped_column(String(50), default="")  # province / city
+    address: Mapped[str] = mapped_column(String(300), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    phones: Mapped[list[CustomerPhone]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", order_by="CustomerPhone.id")
+    appliances: Mapped[list[Appliance]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", order_by="Appliance.id")
+
+    __table_args__ = (Index("ix_customers_name", "name"),)
+
+
+class CustomerPhone(Base):
+    __tablename__ = "customer_phones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String(20))  # normalised: 13800138000, 057188881234
+    label: Mapped[str] = mapped_column(String(20), default="mobile")
+
+    customer: Mapped[Customer] = relationship(back_populates="phones")
+
+    __table_args__ = (Index("ix_customer_phones_number", "number"),)
+
+
+class Appliance(Base):
+    __tablename__ = "appliances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    category: Mapped[str] = mapped_column(String(30))
+    model: Mapped[str] = mapped_column(String(60))
+    serial: Mapped[str] = mapped_column(String(60), unique=True)
+    purchase_date: Mapped[dt.date | None] = mapped_column(Date)
+    warranty_end: Mapped[dt.date | None] = mapped_column(Date)
+
+    customer: Mapped[Customer] = relationship(back_populates="appliances")
+
+    __table_args__ = (
+        _check_in("category", ApplianceCategory),
+        Index("ix_appliances_customer_id", "customer_id"),
+    )
+
+
+class ServiceOutlet(Base):
+    __tablename__ = "service_outlets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    region: Mapped[str] = mapped_column(String(50))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    contact_name: Mapped[str] = mapped_column(String(50), default="")
+    contact_phone: Mapped[str] = mapped_column(String(20), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (Index("ix_service_outlets_region", "region"),)
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)  # the agent number, e.g. 8001
+    name: Mapped[str] = mapped_column(String(50))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default=TicketStatus.NEW.value)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    appliance_id: Mapped[int | None] = mapped_column(ForeignKey("appliances.id"))
+    outlet_id: Mapped[int | None] = mapped_column(ForeignKey("service_outlets.id"))
+    summary: Mapped[str] = mapped_column(String(200))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    appointment_start: Mapped[dt.datetime | None] = mapped_column()
+    appointment_end: Mapped[dt.datetime | None] = mapped_column()
+    created_by: Mapped[str] = mapped_column(String(20), default="")  # agent code or "ivr"
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column()
+
+    customer: Mapped[Customer] = relationship()
+    appliance: Mapped[Appliance | None] = relationship()
+    outlet: Mapped[ServiceOutlet | None] = relationship()
+    history: Mapped[list[TicketEvent]] = relationship(
+        back_populates="ticket", cascade="all, delete-orphan", order_by="TicketEvent.id")
+
+    __table_args__ = (
+        _check_in("kind", TicketKind),
+        _check_in("status", TicketStatus),
+        CheckConstraint("appointment_end IS NULL OR appointment_start IS NULL "
+                        "OR appointment_end > appointment_start", name="appointment_order"),
+        Index("ix_tickets_customer_id_status", "customer_id", "status"),
+    )
+
+
+class TicketEvent(Base):
+    """One line of a ticket's history: who changed what, when."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(20), default="")
+    action: Mapped[str] = mapped_column(String(30))  # created, status, outlet, appointment, note
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    ticket: Mapped[Ticket] = relationship(back_populates="history")
+
+    __table_args__ = (Index("ix_ticket_events_ticket_id", "ticket_id"),)
+
+
+class CallRecord(Base):
+    """One row per call, keyed by Asterisk's Linkedid, written once."""
+
+    __tablename__ = "calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)
+    caller_number: Mapped[str] = mapped_column(String(40), default="")
+    caller_name: Mapped[str] = mapped_column(String(100), default="")
+    dialled: Mapped[str] = mapped_column(String(40), default="")
+    started_at: Mapped[dt.datetime] = mapped_column()
+    answered_at: Mapped[dt.datetime | None] = mapped_column()
+    ended_at: Mapped[dt.datetime] = mapped_column()
+    ivr_path: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(10), default="")
+    queue: Mapped[str | None] = mapped_column(String(60))
+    wait_seconds: Mapped[float | None] = mapped_column(Float)
+    agent: Mapped[str | None] = mapped_column(String(60))
+    outcome: Mapped[str] = mapped_column(String(24))
+    transfers: Mapped[int] = mapped_column(Integer, default=0)
+    holds: Mapped[int] = mapped_column(Integer, default=0)
+    recording_file: Mapped[str | None] = mapped_column(String(300))
+    disposition: Mapped[str | None] = mapped_column(String(40))
+    hangup_cause: Mapped[str | None] = mapped_column(String(80))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    extra: Mapped[dict[str, object] | None] = mapped_column(JSON)
+
+    __table_args__ = (
+        _check_in("outcome", CallOutcome),
+        Index("ix_calls_started_at", "started_at"),
+        Index("ix_calls_caller_number", "caller_number"),
+        Index("ix_calls_queue_started_at", "queue", "started_at"),
+        Index("ix_calls_agent_started_at", "agent", "started_at"),
+        Index("ix_calls_customer_id", "customer_id"),
+    )
