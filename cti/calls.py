@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,6 +109,9 @@ class Call:
     answered_at: float | None = None
     ended_at: float | None = None
     ivr_fallback: bool = False
+    ivr_path: str = ""  # menu nodes the caller went through, e.g. "lang>main>repair"
+    language: str = ""  # zh / en, chosen in the IVR
+    callback_requested: bool = False
     abandoned: bool = False
     hold_count: int = 0
     transfer_count: int = 0
@@ -142,6 +146,9 @@ class Call:
             "ended_at": self.ended_at,
             "wait_seconds": self.wait_seconds,
             "ivr_fallback": self.ivr_fallback,
+            "ivr_path": self.ivr_path,
+            "language": self.language,
+            "callback_requested": self.callback_requested,
             "abandoned": self.abandoned,
             "hold_count": self.hold_count,
             "transfer_count": self.transfer_count,
@@ -166,6 +173,10 @@ class CallTracker:
         self._leg_call: dict[str, str] = {}  # Uniqueid -> Linkedid
         self.ended_count = 0
         self.unexpected_transitions = 0
+        # Linkedids that ended lately: a late or replayed event for one of
+        # them must not bring the call back to life
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        self.ended_memory = 20_000
         self._handlers: dict[str, Callable[[AmiMessage, float], None]] = {
             "Newchannel": self._on_newchannel,
             "Newstate": self._on_newstate,
@@ -210,7 +221,7 @@ class CallTracker:
             return None
         call = self.calls.get(linkedid)
         if call is None:
-            if not create and uid not in self._leg_call:
+            if linkedid in self._ended or (not create and uid not in self._leg_call):
                 return None
             call = self._new_call(linkedid, at)
         old_cid = self._leg_call.get(uid)
@@ -444,6 +455,9 @@ class CallTracker:
         call.ended_at = at
         self._set_state(call, CallState.ENDED, at)
         self.calls.pop(call.call_id, None)
+        self._ended[call.call_id] = None
+        if len(self._ended) > self.ended_memory:
+            self._ended.popitem(last=False)
         self.ended_count += 1
         log.info("call_ended", call_id=call.call_id, caller=call.caller_number, queue=call.queue,
                  agent=call.agent, states=[s.value for s in call.states])

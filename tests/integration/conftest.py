@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from cti.ami import AmiActions, AmiConnection, AmiError
 from cti.app import Core, build_core
 from cti.sandbox import AmiCredentials, Sandbox, SandboxError
 from cti.settings import load_settings
-from tests.support.postgres import PostgresError, ThrowawayPostgres, free_port
+from tests.support.postgres import free_port
 
 QUEUE = "general-service"
 HOTLINE = "Local/4008008000@hotline"
@@ -45,16 +45,6 @@ def sandbox() -> Sandbox:
 def creds(sandbox: Sandbox) -> AmiCredentials:
     c = sandbox.credentials()
     return c
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[ThrowawayPostgres]:
-    try:
-        pg = ThrowawayPostgres().start()
-    except PostgresError as exc:
-        pytest.fail(f"PostgreSQL could not start: {exc}", pytrace=False)
-    yield pg
-    pg.stop()
 
 
 async def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:

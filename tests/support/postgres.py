@@ -75,6 +75,13 @@ class ThrowawayPostgres:
                   self.database)
         return self
 
+    def url_for(self, database: str) -> str:
+        return f"postgresql+asyncpg://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, name)
+        return self.url_for(name)
+
     def start_server(self) -> None:
         opts = (f"-p {self.port} -k {self.sockdir} -c listen_addresses=127.0.0.1 "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "

@@ -1,0 +1,189 @@
+"""The call-record writer: every finished call written once into ``calls``.
+
+It subscribes to ``call.ended`` on the bus. Each record goes first to the
+durable spool (append + fsync, one fsync per batch), then to the database in
+batches, one transaction each, with ``INSERT ... ON CONFLICT (linkedid) DO
+NOTHING``: a duplicated or replayed call never doubles a row. When the
+database is unreachable, records wait in the spool and are retried with
+backoff, in order; after a restart the spool is replayed from the last
+confirmed offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm_bridge.models import CallOutcome, CallRecord, CustomerPhone
+from crm_bridge.phones import normalize
+from crm_bridge.spool import Spool
+from cti.bus import EventBus
+from cti.calls import Call, CallState
+
+log = structlog.get_logger("crm_bridge.writer")
+
+FIELDS = ("linkedid", "caller_number", "caller_name", "dialled", "started_at", "answered_at",
+          "ended_at", "ivr_path", "language", "queue", "wait_seconds", "agent", "outcome",
+          "transfers", "holds", "recording_file", "disposition", "hangup_cause", "ticket_id",
+          "extra")
+
+
+def outcome_of(call: Call) -> CallOutcome:
+    if call.answered_at is not None:
+        return CallOutcome.ANSWERED
+    states = set(call.states)
+    if call.callback_requested:
+        return CallOutcome.CALLBACK_REQUESTED
+    if call.abandoned or CallState.QUEUED in states:
+        return CallOutcome.ABANDONED
+    if CallState.IN_IVR in states:
+        return CallOutcome.IVR_ONLY
+    return CallOutcome.FAILED
+
+
+def record_of(call: Call) -> dict[str, Any]:
+    """A finished call as a spool line (JSON-friendly: times are epoch seconds)."""
+    return {
+        "linkedid": call.call_id,
+        "caller_number": call.caller_number,
+        "caller_name": call.caller_name,
+        "dialled": call.dialled,
+        "started_at": call.started_at,
+        "answered_at": call.answered_at,
+        "ended_at": call.ended_at if call.ended_at is not None else call.started_at,
+        "ivr_path": call.ivr_path,
+        "language": call.language,
+        "queue": call.queue,
+        "wait_seconds": round(call.wait_seconds, 3) if call.wait_seconds is not None else None,
+        "agent": call.agent,
+        "outcome": outcome_of(call).value,
+        "transfers": call.transfer_count,
+        "holds": call.hold_count,
+        "recording_file": None,
+        "disposition": None,
+        "hangup_cause": call.hangup_cause,
+        "ticket_id": None,
+        "extra": {"ivr_fallback": call.ivr_fallback, "resynced": call.resynced,
+                  "states": [s.value for s in call.states]},
+    }
+
+
+def _ts(value: float | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+class CallRecordWriter:
+    def __init__(self, engine: AsyncEngine, spool_dir: Path, bus: EventBus, *,
+                 batch_size: int = 500, flush_interval: float = 0.2,
+                 retry_initial: float = 0.5, retry_max: float = 10.0) -> None:
+        self.engine = engine
+        self.spool = Spool(spool_dir)
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.retry_initial, self.retry_max = retry_initial, retry_max
+        self._sub = bus.queue("call.ended", maxsize=0)  # never drops
+        self.written = 0  # rows this process inserted
+        self.batches = 0
+        self.database_ok: bool | None = None
+        self.last_error: str | None = None
+        self._insert = (postgresql.insert if engine.dialect.name == "postgresql"
+                        else sqlite.insert)
+
+    def close(self) -> None:
+        self._sub.close()
+        self.spool.close()
+
+    @property
+    def backlog(self) -> int:
+        return self.spool.pending_bytes
+
+    async def run(self) -> None:
+        delay = self.retry_initial
+        try:
+            while True:
+                self._spool_new()
+                if self.spool.pending_bytes:
+                    if await self.flush():
+                        delay = self.retry_initial
+                    else:
+                        await self._wait(delay)
+                        delay = min(delay * 2, self.retry_max)
+                        continue
+                await self._wait(None)
+        finally:
+            self._spool_new()
+            self.close()
+
+    async def _wait(self, timeout: float | None) -> None:
+        """Until a call ends (or the timeout passes); then gather briefly into a batch."""
+        if len(self._sub) == 0:
+            try:
+                topic, call = await asyncio.wait_for(self._sub.get(), timeout)
+            except TimeoutError:
+                return
+            self.spool.append([record_of(call)])
+        await asyncio.sleep(self.flush_interval)
+
+    def _spool_new(self) -> None:
+        records = []
+        while (item := self._sub.get_nowait()) is not None:
+            records.append(record_of(item[1]))
+        self.spool.append(records)
+
+    async def flush(self) -> bool:
+        """Write spooled records to the database. False if the database failed."""
+        while self.spool.pending_bytes:
+            records, end = self.spool.read(self.batch_size)
+            if not records:
+                return True
+            try:
+                await self._write(records)
+            except Exception as exc:  # any driver error: keep the spool, retry later
+                if self.database_ok is not False:
+                    log.warning("call_records_spooled", error=f"{type(exc).__name__}: {exc}"[:300],
+                                pending_bytes=self.spool.pending_bytes)
+                self.database_ok = False
+                self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                return False
+            self.spool.commit(end)
+            if self.database_ok is False:
+                log.info("call_records_database_back")
+            self.database_ok = True
+            self.last_error = None
+        return True
+
+    async def _write(self, records: Sequence[dict[str, Any]]) -> None:
+        t0 = time.monotonic()
+        numbers = {normalize(r["caller_number"]) for r in records if r["caller_number"]}
+        rows = []
+        async with self.engine.begin() as conn:
+            customers: dict[str, int] = {}
+            if numbers:
+                result = await conn.execute(
+                    select(CustomerPhone.number, CustomerPhone.customer_id)
+                    .where(CustomerPhone.number.in_(numbers)))
+                for number, customer_id in result:
+                    customers.setdefault(number, customer_id)
+            for r in records:
+                row = {k: r.get(k) for k in FIELDS}
+                row["started_at"] = _ts(r["started_at"])
+                row["answered_at"] = _ts(r["answered_at"])
+                row["ended_at"] = _ts(r["ended_at"])
+                row["customer_id"] = customers.get(normalize(r["caller_number"] or ""))
+                rows.append(row)
+            stmt = self._insert(CallRecord).on_conflict_do_nothing(index_elements=["linkedid"])
+            result = await conn.execute(stmt, rows)
+        inserted = max(result.rowcount, 0) if result.rowcount is not None else len(rows)
+        self.written += inserted
+        self.batches += 1
+        log.debug("call_records_written", batch=len(rows), inserted=inserted,
+                  took_ms=round((time.monotonic() - t0) * 1000, 1))
