@@ -127,7 +127,7 @@ class CallRecordWriter:
         """Until a call ends (or the timeout passes); then gather briefly into a batch."""
         if len(self._sub) == 0:
             try:
-                topic, call = await asyncio.wait_for(self._sub.get(), timeout)
+                _, call = await asyncio.wait_for(self._sub.get(), timeout)
             except TimeoutError:
                 return
             self.spool.append([record_of(call)])

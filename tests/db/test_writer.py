@@ -119,7 +119,7 @@ async def test_spool_is_replayed_after_a_restart_without_doubles(
     lines = (spool / "calls.jsonl").read_text().splitlines()
     assert len(lines) == 60 and json.loads(lines[0])["linkedid"]
     # a torn last line from a crash mid-write is not parsed
-    with open(spool / "calls.jsonl", "a") as fh:
+    with (spool / "calls.jsonl").open("a") as fh:
         fh.write('{"linkedid": "half')
     # a new process replays the spool
     writer2 = CallRecordWriter(engine, spool, EventBus(), flush_interval=0.01)
