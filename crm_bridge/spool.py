@@ -90,4 +90,5 @@ class Spool:
         self.commit(0)
 
     def close(self) -> None:
-        self._fh.close()
+        if not self._fh.closed:
+            self._fh.close()

@@ -18,6 +18,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_bridge import db
+from crm_bridge.migrate import upgrade_async
+from crm_bridge.writer import CallRecordWriter
 from cti import paths, sandbox
 from cti.ami import AmiActions, AmiConnection
 from cti.bus import EventBus
@@ -43,6 +45,8 @@ class Core:
     agi: AgiServer
     engine: AsyncEngine
     database_url: str
+    writer: CallRecordWriter
+    schema_ready: bool = False
     static_dir: Path = STATIC_DIR
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -76,7 +80,26 @@ def build_core(settings: Settings) -> Core:
     agi.add_route("ping", ping)
     url = settings.effective_database_url
     engine = db.make_engine(url)
-    return Core(settings, bus, tracker, conn, actions, pump, agi, engine, url)
+    writer = CallRecordWriter(engine, settings.var_dir / "spool", bus)
+    return Core(settings, bus, tracker, conn, actions, pump, agi, engine, url, writer)
+
+
+async def ensure_schema(core: Core) -> None:
+    """Migrate the database to the current schema, retrying while it is down.
+    Call records wait in the spool meanwhile."""
+    delay = 1.0
+    while True:
+        try:
+            await upgrade_async(core.database_url)
+        except Exception as exc:  # any driver error: the database is not there yet
+            log.warning("database_upgrade_failed", error=f"{type(exc).__name__}: {exc}"[:300],
+                        retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            continue
+        core.schema_ready = True
+        log.info("database_ready", url=db.describe(core.database_url))
+        return
 
 
 async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -85,6 +108,8 @@ async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         await core.conn.start()  # raises AmiAuthError on a refused login
         core.tasks.append(asyncio.create_task(core.pump.run(), name="ami-event-pump"))
+        core.tasks.append(asyncio.create_task(ensure_schema(core), name="database-schema"))
+        core.tasks.append(asyncio.create_task(core.writer.run(), name="call-record-writer"))
         log.info("core_started", ami=f"{core.settings.ami_host}:{core.settings.ami_port}",
                  database=db.describe(core.database_url), agi_port=core.agi.port)
         yield
@@ -93,6 +118,7 @@ async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        core.writer.close()
         await core.conn.close()
         await core.agi.close()
         await core.engine.dispose()

@@ -90,12 +90,20 @@ async def healthz(request: web.Request) -> web.Response:
     else:
         components["ami"] = {"status": "down", "detail": conn.last_error or conn.state.value}
 
+    records = {"spooled_bytes": core.writer.backlog, "written": core.writer.written}
     try:
         await asyncio.wait_for(db.ping(core.engine), 2.0)
-        components["database"] = {"status": "up", "url": db.describe(core.database_url)}
+        if core.schema_ready:
+            components["database"] = {"status": "up", "url": db.describe(core.database_url),
+                                      "call_records": records}
+        else:
+            components["database"] = {"status": "down", "url": db.describe(core.database_url),
+                                      "detail": "schema migration pending",
+                                      "call_records": records}
     except Exception as exc:  # any driver error means "down"
         components["database"] = {"status": "down", "url": db.describe(core.database_url),
-                                  "detail": f"{type(exc).__name__}: {exc}"[:300]}
+                                  "detail": f"{type(exc).__name__}: {exc}"[:300],
+                                  "call_records": records}
 
     if core.agi.listening:
         components["agi"] = {"status": "up", "listen": f"{core.agi.host}:{core.agi.port}"}

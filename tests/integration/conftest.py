@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from cti.ami import AmiActions, AmiConnection, AmiError
-from cti.app import Core, build_core
+from cti.app import Core, build_core, ensure_schema
 from cti.sandbox import AmiCredentials, Sandbox, SandboxError
 from cti.settings import load_settings
 from tests.support.postgres import free_port
@@ -105,7 +105,7 @@ async def core(creds: AmiCredentials, tmp_path: Path, sandbox: Sandbox) -> Async
     settings = load_settings(
         ami_secret=creds.secret, agi_port=free_port(),
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}",
-        ami_ping_interval=1.0,
+        ami_ping_interval=1.0, var_dir=tmp_path,
     )
     c = build_core(settings)
     c.conn.backoff_initial, c.conn.backoff_max = 0.2, 1.0
@@ -114,7 +114,9 @@ async def core(creds: AmiCredentials, tmp_path: Path, sandbox: Sandbox) -> Async
         await c.conn.start()
         assert c.conn.connected, c.conn.last_error
         c.tasks.append(asyncio.create_task(c.pump.run()))
-        await wait_until(lambda: c.pump.in_sync, 10, "the first resync")
+        c.tasks.append(asyncio.create_task(ensure_schema(c)))
+        c.tasks.append(asyncio.create_task(c.writer.run()))
+        await wait_until(lambda: c.pump.in_sync and c.schema_ready, 15, "resync and schema")
         await point_dialplan_at(c)
         await hangup_all(c.actions)
         yield c
@@ -125,6 +127,7 @@ async def core(creds: AmiCredentials, tmp_path: Path, sandbox: Sandbox) -> Async
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+        c.writer.close()
         await c.conn.close()
         await c.agi.close()
         await c.engine.dispose()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
+from crm_bridge.models import CallRecord
 from cti.app import Core
 from cti.calls import Call, CallState, CallStateChange
 from tests.integration.conftest import add_agent, place_call, wait_until
@@ -43,6 +46,14 @@ async def test_queue_call_is_tracked_from_start_to_end(core: Core) -> None:
     assert 1.5 <= done.ended_at - done.answered_at <= 5  # the agent talked about 2 s
     assert core.tracker.calls == {}
     assert core.tracker.unexpected_transitions == 0
+    # and it is written, once, into the service database
+    await wait_until(lambda: core.writer.written == 1 and not core.writer.backlog, 10,
+                     "the call record")
+    async with core.engine.connect() as conn:
+        [row] = (await conn.execute(select(CallRecord))).all()
+    assert row.linkedid == call_id and row.outcome == "answered"
+    assert row.caller_name == "张三" and row.agent == "agent-8001"
+    assert row.queue == "general-service" and row.dialled == "4008008000"
 
 
 async def test_caller_who_gives_up_in_the_queue_is_tracked_as_abandoned(core: Core) -> None:
