@@ -52,6 +52,7 @@ sandbox: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/hotline asterisk up
+	$(BIN)/hotline db seed --demo --if-empty
 	$(BIN)/hotline demo start
 
 demo-stop:

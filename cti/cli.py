@@ -3,6 +3,7 @@
     hotline serve [--config FILE]
     hotline asterisk up | down | status | cli "<command>"
     hotline simulate [--agents N] [--calls-per-minute R] [--duration S]
+    hotline db upgrade | seed --demo
     hotline demo start | stop
 
 Errors end with an exit code and one line on stderr.
@@ -131,6 +132,48 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- db
+def cmd_db(args: argparse.Namespace) -> int:
+    from crm_bridge import db
+    from crm_bridge.migrate import upgrade
+    from cti.settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        return _fail(EXIT_CONFIG, f"config error: {exc}")
+    url = settings.effective_database_url
+    try:
+        upgrade(url)
+    except Exception as exc:  # the driver's own error, in one line
+        return _fail(EXIT_RUNTIME, f"database {db.describe(url)}: {type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0] if str(exc) else ''}")
+    if args.action == "upgrade":
+        print(f"database {db.describe(url)} is at the current schema")
+        return 0
+    if not args.demo:
+        return _fail(EXIT_CONFIG, "db seed: say --demo (the only data set there is)")
+    from crm_bridge.seed import seed_demo
+
+    async def go() -> int:
+        engine = db.make_engine(url)
+        try:
+            result = await seed_demo(engine, customers=args.customers)
+        except ValueError as exc:
+            if args.if_empty:
+                print(f"database {db.describe(url)}: {exc}; left as it is")
+                return 0
+            return _fail(EXIT_CONFIG, f"db seed: {exc}")
+        finally:
+            await engine.dispose()
+        print(f"seeded {db.describe(url)}: {result.customers} customers, {result.phones} "
+              f"phone numbers, {result.appliances} appliances, {result.outlets} service "
+              f"outlets, {result.tickets} tickets, {result.agents} agents")
+        return 0
+
+    return asyncio.run(go())
+
+
 # ---------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
     from cti import demo
@@ -164,6 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until stopped")
     m.add_argument("--talk", type=float, default=20.0, help="seconds each simulated agent talks")
     m.set_defaults(func=cmd_simulate)
+    b = sub.add_parser("db", help="the service database")
+    b.add_argument("action", choices=["upgrade", "seed"])
+    b.add_argument("--demo", action="store_true", help="seed: the demo data set")
+    b.add_argument("--customers", type=int, default=300)
+    b.add_argument("--if-empty", action="store_true", help="seed: do nothing if not empty")
+    b.add_argument("--config", type=Path)
+    b.set_defaults(func=cmd_db)
+
     d = sub.add_parser("demo", help="run the server and the simulator in the background")
     d.add_argument("action", choices=["start", "stop"])
     d.add_argument("--config", type=Path)

@@ -1,0 +1,202 @@
+"""``hotline db seed --demo``: a realistic demo data set.
+
+A few hundred customers with Chinese names, mobile and landline numbers in
+the cities the outlets serve, their appliances (some out of warranty), a
+service outlet per city, agents, and tickets in every status. Deterministic
+for a given seed, so demos and screenshots are repeatable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from crm_bridge.models import (
+    Agent,
+    Appliance,
+    ApplianceCategory,
+    Customer,
+    CustomerPhone,
+    ServiceOutlet,
+    Ticket,
+    TicketEvent,
+    TicketKind,
+    TicketStatus,
+)
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+GIVEN = ["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
+         "涛", "明", "超", "秀兰", "霞", "平", "刚", "桂英", "晶", "建华", "志强", "海燕", "玉兰",
+         "文", "斌", "宇", "鹏", "欣怡", "子涵", "浩然", "梓萱", "俊杰", "雨桐", "佳怡", "晨"]
+CITIES = [  # (region, area code, districts)
+    ("北京", "010", ["朝阳区", "海淀区", "丰台区", "西城区"]),
+    ("上海", "021", ["浦东新区", "徐汇区", "闵行区", "静安区"]),
+    ("广东 广州", "020", ["天河区", "越秀区", "番禺区", "白云区"]),
+    ("广东 深圳", "0755", ["南山区", "福田区", "宝安区", "龙岗区"]),
+    ("浙江 杭州", "0571", ["西湖区", "滨江区", "余杭区", "拱墅区"]),
+    ("江苏 南京", "025", ["鼓楼区", "玄武区", "江宁区", "建邺区"]),
+    ("湖北 武汉", "027", ["武昌区", "江汉区", "洪山区", "汉阳区"]),
+    ("四川 成都", "028", ["锦江区", "武侯区", "高新区", "青羊区"]),
+    ("山东 青岛", "0532", ["市南区", "崂山区", "黄岛区", "李沧区"]),
+]
+STREETS = ["人民路", "解放路", "建设路", "中山路", "和平路", "文化路", "长江路", "新华路", "友谊路"]
+MOBILE_PREFIXES = ["130", "131", "132", "135", "136", "137", "138", "139", "150", "151", "152",
+                   "158", "159", "166", "176", "177", "180", "182", "186", "187", "188", "189"]
+MODELS = {
+    ApplianceCategory.AIR_CONDITIONER: ["KFR-35GW/BP3", "KFR-26GW/N1", "KFR-72LW/BP2"],
+    ApplianceCategory.REFRIGERATOR: ["BCD-480WDPG", "BCD-325WDGX", "BCD-218STPH"],
+    ApplianceCategory.WASHING_MACHINE: ["XQG100-BD14126", "XQB80-Z3088", "XQG90-HB1286"],
+    ApplianceCategory.TV: ["55U7H", "65E3F", "75A6K"],
+    ApplianceCategory.WATER_HEATER: ["EC6002-MC3", "JSQ25-13WS5", "ES60H-GM5"],
+    ApplianceCategory.KITCHEN_HOOD: ["CXW-200-E900", "CXW-260-JQ01"],
+}
+SUMMARIES = {
+    TicketKind.REPAIR: ["空调不制冷", "冰箱冷藏室结霜", "洗衣机脱水异响", "电视无信号", "热水器不加热",
+                        "油烟机吸力变小", "空调外机漏水", "洗衣机门锁打不开"],
+    TicketKind.INSTALLATION: ["新购空调上门安装", "热水器安装", "油烟机安装", "电视挂架安装"],
+    TicketKind.CONSULTATION: ["保修政策咨询", "遥控器使用咨询", "节能模式设置", "配件购买咨询"],
+    TicketKind.COMPLAINT: ["维修师傅迟到", "安装后墙面未清理", "多次维修未解决", "收费标准不清"],
+    TicketKind.FOLLOW_UP: ["维修完成回访", "安装完成回访"],
+}
+AGENTS = [("8001", "林晓"), ("8002", "赵敏"), ("8003", "陈静"), ("8004", "王磊"), ("8005", "周洁"),
+          ("8006", "孙鹏")]
+
+
+@dataclass
+class SeedResult:
+    customers: int
+    phones: int
+    appliances: int
+    outlets: int
+    tickets: int
+    agents: int
+
+
+def _name(rng: random.Random) -> str:
+    return rng.choice(SURNAMES) + rng.choice(GIVEN)
+
+
+def _mobile(rng: random.Random) -> str:
+    return rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
+
+
+def _landline(rng: random.Random, area: str) -> str:
+    return area + str(rng.randint(2, 8)) + f"{rng.randrange(10**7):07d}"
+
+
+class Bar:
+    """A progress bar on a terminal; a few plain lines otherwise."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.label, self.n = total, label, 0
+        self.tty = sys.stderr.isatty()
+        self._last_pct = -1
+
+    def step(self, k: int = 1) -> None:
+        self.n += k
+        pct = self.n * 100 // max(self.total, 1)
+        if self.tty:
+            filled = pct * 30 // 100
+            sys.stderr.write(f"\r{self.label:<12} [{'#' * filled}{'.' * (30 - filled)}] "
+                             f"{self.n}/{self.total}")
+            if self.n >= self.total:
+                sys.stderr.write("\n")
+        elif pct // 25 != self._last_pct // 25 or self.n >= self.total:
+            sys.stderr.write(f"{self.label}: {self.n}/{self.total}\n")
+        self._last_pct = pct
+        sys.stderr.flush()
+
+
+async def seed_demo(engine: AsyncEngine, customers: int = 300, seed: int = 2026,
+                    today: dt.date | None = None,
+                    progress: Callable[[int, str], Bar] = Bar) -> SeedResult:
+    rng = random.Random(seed)
+    today = today or dt.date.today()
+    now = dt.datetime.now(dt.UTC)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessions() as s:
+        if (await s.execute(select(func.count()).select_from(Customer))).scalar_one():
+            raise ValueError("the database already holds customers; seed an empty database")
+        outlets = []
+        for region, area, districts in CITIES:
+            for district in districts[:2]:
+                outlets.append(ServiceOutlet(
+                    name=f"{region.split()[-1]}{district}家电服务中心", region=region,
+                    address=f"{region} {district}{rng.choice(STREETS)}{rng.randint(1, 300)}号",
+                    contact_name=_name(rng), contact_phone=_landline(rng, area)))
+        s.add_all(outlets)
+        s.add_all(Agent(code=c, name=n) for c, n in AGENTS)
+        await s.flush()
+
+        bar = progress(customers, "customers")
+        n_phones = n_appl = n_tickets = 0
+        serial = 100000
+        for i in range(customers):
+            region, area, districts = rng.choice(CITIES)
+            c = Customer(
+                name=_name(rng), vip=rng.random() < 0.08, region=region,
+                address=f"{region} {rng.choice(districts)}{rng.choice(STREETS)}"
+                        f"{rng.randint(1, 500)}号{rng.randint(1, 30)}栋{rng.randint(101, 2802)}室")
+            # the first customer is the one the demo's and the tests' 张三 calls as
+            numbers = ["13800138000"] if i == 0 else [_mobile(rng)]
+            if i == 0:
+                c.name = "张三"
+            if rng.random() < 0.3:
+                numbers.append(_landline(rng, area))
+            for j, num in enumerate(numbers):
+                c.phones.append(CustomerPhone(number=num,
+                                              label="mobile" if j == 0 else "home"))
+                n_phones += 1
+            for _ in range(rng.choices([1, 2, 3], [0.55, 0.3, 0.15])[0]):
+                cat = rng.choice(list(MODELS))
+                bought = today - dt.timedelta(days=rng.randint(20, 6 * 365))
+                years = 6 if cat is ApplianceCategory.AIR_CONDITIONER else 3
+                serial += rng.randint(1, 97)
+                c.appliances.append(Appliance(
+                    category=cat.value, model=rng.choice(MODELS[cat]),
+                    serial=f"{cat.value[:2].upper()}{bought:%Y%m}{serial}",
+                    purchase_date=bought,
+                    warranty_end=bought.replace(year=bought.year + years)
+                    if not (bought.month == 2 and bought.day == 29)
+                    else bought + dt.timedelta(days=365 * years)))
+                n_appl += 1
+            s.add(c)
+            await s.flush()
+            for _ in range(rng.choices([0, 1, 2], [0.45, 0.4, 0.15])[0]):
+                kind = rng.choices(list(SUMMARIES), [0.45, 0.2, 0.2, 0.1, 0.05])[0]
+                status = rng.choice(list(TicketStatus))
+                appliance = rng.choice(c.appliances)
+                created = now - dt.timedelta(days=rng.randint(0, 90), hours=rng.randint(0, 23))
+                t = Ticket(kind=kind.value, status=status.value, customer_id=c.id,
+                           appliance_id=appliance.id, summary=rng.choice(SUMMARIES[kind]),
+                           created_by=rng.choice(AGENTS)[0], created_at=created,
+                           updated_at=created)
+                if status not in (TicketStatus.NEW, TicketStatus.CANCELLED):
+                    t.outlet_id = rng.choice([o.id for o in outlets if o.region == c.region]
+                                             or [outlets[0].id])
+                if kind in (TicketKind.REPAIR, TicketKind.INSTALLATION) and status in (
+                        TicketStatus.SCHEDULED, TicketStatus.IN_PROGRESS):
+                    day = created + dt.timedelta(days=rng.randint(1, 5))
+                    start = day.replace(hour=rng.choice([9, 13, 15]), minute=0, second=0,
+                                        microsecond=0)
+                    t.appointment_start, t.appointment_end = start, start + dt.timedelta(hours=2)
+                if status is TicketStatus.CLOSED:
+                    t.closed_at = created + dt.timedelta(days=rng.randint(1, 10))
+                t.history.append(TicketEvent(at=created, actor=t.created_by, action="created",
+                                             to_status=TicketStatus.NEW.value))
+                if status is not TicketStatus.NEW:
+                    t.history.append(TicketEvent(at=created + dt.timedelta(hours=2),
+                                                 actor=t.created_by, action="status",
+                                                 from_status=TicketStatus.NEW.value,
+                                                 to_status=status.value))
+                s.add(t)
+                n_tickets += 1
+            bar.step()
+        await s.commit()
+    return SeedResult(customers, n_phones, n_appl, len(outlets), n_tickets, len(AGENTS))
