@@ -19,9 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_bridge import db
 from crm_bridge.migrate import upgrade_async
+from crm_bridge.services import CrmService
 from crm_bridge.writer import CallRecordWriter
 from cti import paths, sandbox
 from cti.ami import AmiActions, AmiConnection
+from cti.api_crm import add_crm_routes
 from cti.bus import EventBus
 from cti.calls import CallTracker
 from cti.core import EventPump
@@ -46,6 +48,7 @@ class Core:
     engine: AsyncEngine
     database_url: str
     writer: CallRecordWriter
+    crm: CrmService
     schema_ready: bool = False
     static_dir: Path = STATIC_DIR
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -81,7 +84,8 @@ def build_core(settings: Settings) -> Core:
     url = settings.effective_database_url
     engine = db.make_engine(url)
     writer = CallRecordWriter(engine, settings.var_dir / "spool", bus)
-    return Core(settings, bus, tracker, conn, actions, pump, agi, engine, url, writer)
+    crm = CrmService(engine)
+    return Core(settings, bus, tracker, conn, actions, pump, agi, engine, url, writer, crm)
 
 
 async def ensure_schema(core: Core) -> None:
@@ -129,5 +133,6 @@ def build_app(settings: Settings, core: Core | None = None) -> web.Application:
     app[CORE] = core or build_core(settings)
     app.cleanup_ctx.append(_core_ctx)
     add_routes(app)
+    add_crm_routes(app, app[CORE].crm)
     app.router.add_static("/static/", STATIC_DIR, show_index=False)
     return app

@@ -1,0 +1,66 @@
+"""Payloads of the CRM API, validated by pydantic. Unknown fields are refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from crm_bridge.models import CallOutcome
+from crm_bridge.phones import normalize
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PhoneIn(_Strict):
+    number: str = Field(min_length=3, max_length=30)
+    label: Literal["mobile", "home", "work", "other"] = "mobile"
+
+    @field_validator("number")
+    @classmethod
+    def _normalise(cls, v: str) -> str:
+        n = normalize(v)
+        if not 5 <= len(n) <= 20:
+            raise ValueError("not a phone number (5 to 20 digits after normalising)")
+        return n
+
+
+class CustomerIn(_Strict):
+    name: str = Field(min_length=1, max_length=100)
+    vip: bool = False
+    region: str = Field("", max_length=50)
+    address: str = Field("", max_length=300)
+    notes: str = Field("", max_length=2000)
+    phones: list[PhoneIn] = Field(min_length=1, max_length=5)
+
+
+class CustomerPatch(_Strict):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    vip: bool | None = None
+    region: str | None = Field(None, max_length=50)
+    address: str | None = Field(None, max_length=300)
+    notes: str | None = Field(None, max_length=2000)
+    phones: list[PhoneIn] | None = Field(None, min_length=1, max_length=5)
+
+
+class CustomerQuery(_Strict):
+    phone: str | None = Field(None, min_length=3, max_length=30)
+    name: str | None = Field(None, min_length=1, max_length=100)
+    limit: int = Field(20, ge=1, le=200)
+
+
+class CallQuery(_Strict):
+    date_from: dt.date | None = Field(None, alias="from")
+    date_to: dt.date | None = Field(None, alias="to")
+    queue: str | None = Field(None, max_length=60)
+    agent: str | None = Field(None, max_length=60)
+    outcome: CallOutcome | None = None
+    customer_id: int | None = Field(None, ge=1)
+    limit: int = Field(100, ge=1, le=10_000)
+    offset: int = Field(0, ge=0)
+    format: Literal["json", "csv"] = "json"
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
