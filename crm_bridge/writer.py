@@ -148,6 +148,7 @@ class CallRecordWriter:
             try:
                 await self._write(records)
             except Exception as exc:  # any driver error: keep the spool, retry later
+                log.debug("call_records_write_failed", error=f"{type(exc).__name__}: {exc}"[:300])
                 if self.database_ok is not False:
                     log.warning("call_records_spooled", error=f"{type(exc).__name__}: {exc}"[:300],
                                 pending_bytes=self.spool.pending_bytes)

@@ -101,13 +101,22 @@ async def _no_channels(actions: AmiActions) -> bool:
 
 @pytest.fixture
 async def core(creds: AmiCredentials, tmp_path: Path, sandbox: Sandbox) -> AsyncIterator[Core]:
-    """The CTI core (AMI connection, tracker, bus, FastAGI) in this process."""
+    """The CTI core (AMI connection, tracker, bus, FastAGI, call-record writer)
+    in this process, on the embedded database."""
+    async with running_core(creds, tmp_path,
+                            f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}") as c:
+        yield c
+
+
+@contextlib.asynccontextmanager
+async def running_core(creds: AmiCredentials, var_dir: Path,
+                       database_url: str) -> AsyncIterator[Core]:
     settings = load_settings(
-        ami_secret=creds.secret, agi_port=free_port(),
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}",
-        ami_ping_interval=1.0, var_dir=tmp_path,
+        ami_secret=creds.secret, agi_port=free_port(), database_url=database_url,
+        ami_ping_interval=1.0, var_dir=var_dir,
     )
     c = build_core(settings)
+    c.writer.retry_max = 2.0
     c.conn.backoff_initial, c.conn.backoff_max = 0.2, 1.0
     try:
         await c.agi.start()

@@ -90,7 +90,7 @@ class ThrowawayPostgres:
                   str(self.base / "server.log"), "-w", "-t", "60", "start")
 
     def stop_server(self) -> None:
-        self._run("pg_ctl", "-D", str(self.datadir), "-m", "immediate", "-w", "stop", check=False)
+        self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop", check=False)
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):
