@@ -94,6 +94,7 @@ def run_whole(chunks: list[bytes]) -> int:
         conn = AmiConnection("127.0.0.1", 5038, "bench", "x")
         proto = _Protocol(conn)
         proto.connection_made(_NullTransport())
+        proto.held = None  # logged in
         conn._protocol = proto
         conn.state = ConnState.CONNECTED
         bus = EventBus()

@@ -1,7 +1,7 @@
 """CRM services: the screen-pop card, customers, and the call log.
 
-No HTTP here: errors are :class:`CrmError` with a stable ``error_id`` that the
-web layer maps to a status code.
+No HTTP here: errors are :class:`CrmError` (a ``DomainError``) that the web
+layer's middleware answers with.
 """
 
 from __future__ import annotations
@@ -24,18 +24,11 @@ from crm_bridge.models import (
 )
 from crm_bridge.phones import display, normalize
 from crm_bridge.schemas import CallQuery, CustomerIn, CustomerPatch, CustomerQuery
+from cti.errors import DomainError
 
 
-class CrmError(Exception):
-    status = 400
+class CrmError(DomainError):
     error_id = "crm-error"
-
-    def __init__(self, message: str, *, error_id: str | None = None,
-                 details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        if error_id:
-            self.error_id = error_id
-        self.details = details or {}
 
 
 class NotFoundError(CrmError):
@@ -157,7 +150,7 @@ class CrmService:
     async def get_customer(self, customer_id: int) -> dict[str, Any]:
         async with self.sessions() as s:
             c = await self._load(s, customer_id)
-            return {**await self._card(s, c), "number": None}
+            return await self._card(s, c)
 
     async def create_customer(self, data: CustomerIn) -> dict[str, Any]:
         async with self.sessions() as s, s.begin():

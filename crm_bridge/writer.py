@@ -164,22 +164,22 @@ class CallRecordWriter:
 
     async def _write(self, records: Sequence[dict[str, Any]]) -> None:
         t0 = time.monotonic()
-        numbers = {normalize(r["caller_number"]) for r in records if r["caller_number"]}
+        numbers = [normalize(r["caller_number"] or "") for r in records]
         rows = []
         async with self.engine.begin() as conn:
             customers: dict[str, int] = {}
-            if numbers:
+            if any(numbers):
                 result = await conn.execute(
                     select(CustomerPhone.number, CustomerPhone.customer_id)
-                    .where(CustomerPhone.number.in_(numbers)))
+                    .where(CustomerPhone.number.in_({n for n in numbers if n})))
                 for number, customer_id in result:
                     customers.setdefault(number, customer_id)
-            for r in records:
+            for r, number in zip(records, numbers, strict=True):
                 row = {k: r.get(k) for k in FIELDS}
                 row["started_at"] = _ts(r["started_at"])
                 row["answered_at"] = _ts(r["answered_at"])
                 row["ended_at"] = _ts(r["ended_at"])
-                row["customer_id"] = customers.get(normalize(r["caller_number"] or ""))
+                row["customer_id"] = customers.get(number)
                 rows.append(row)
             stmt = self._insert(CallRecord).on_conflict_do_nothing(index_elements=["linkedid"])
             result = await conn.execute(stmt, rows)

@@ -2,6 +2,7 @@
 
 Thin: parse and validate (pydantic), call :class:`CrmService`, shape JSON.
 Bad input is a 4xx whose JSON body names each wrong field; nothing is written.
+The service's CrmErrors reach the client through the web layer's middleware.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from crm_bridge.schemas import CallQuery, CustomerIn, CustomerPatch, CustomerQuery
-from crm_bridge.services import CrmError, CrmService
+from crm_bridge.services import CrmService
 from cti.web import ApiError, json_dumps
 
 CRM: web.AppKey[CrmService] = web.AppKey("crm")
@@ -66,16 +67,9 @@ def _path_id(request: web.Request, name: str) -> int:
     return int(raw)
 
 
-def _crm_errors(exc: CrmError) -> ApiError:
-    return ApiError(str(exc), error_id=exc.error_id, status=exc.status, details=exc.details)
-
-
 async def search_customers(request: web.Request) -> web.Response:
     q = validate(CustomerQuery, dict(request.query))
-    try:
-        found = await request.app[CRM].search_customers(q)
-    except CrmError as exc:
-        raise _crm_errors(exc) from None
+    found = await request.app[CRM].search_customers(q)
     return web.json_response({"customers": found, "count": len(found)}, dumps=json_dumps)
 
 
@@ -87,20 +81,14 @@ async def create_customer(request: web.Request) -> web.Response:
 
 
 async def get_customer(request: web.Request) -> web.Response:
-    try:
-        card = await request.app[CRM].get_customer(_path_id(request, "customer_id"))
-    except CrmError as exc:
-        raise _crm_errors(exc) from None
+    card = await request.app[CRM].get_customer(_path_id(request, "customer_id"))
     return web.json_response(card, dumps=json_dumps)
 
 
 async def update_customer(request: web.Request) -> web.Response:
     customer_id = _path_id(request, "customer_id")
     patch = validate(CustomerPatch, await json_body(request))
-    try:
-        card = await request.app[CRM].update_customer(customer_id, patch)
-    except CrmError as exc:
-        raise _crm_errors(exc) from None
+    card = await request.app[CRM].update_customer(customer_id, patch)
     return web.json_response(card, dumps=json_dumps)
 
 
@@ -114,10 +102,7 @@ async def screen_pop(request: web.Request) -> web.Response:
 
 async def list_calls(request: web.Request) -> web.StreamResponse:
     q = validate(CallQuery, dict(request.query))
-    try:
-        calls, total = await request.app[CRM].list_calls(q)
-    except CrmError as exc:
-        raise _crm_errors(exc) from None
+    calls, total = await request.app[CRM].list_calls(q)
     if q.format == "csv":
         buf = io.StringIO()
         buf.write("\ufeff")  # so spreadsheet programs read the Chinese names as UTF-8

@@ -106,17 +106,19 @@ async def ensure_schema(core: Core) -> None:
         return
 
 
-async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
-    core = app[CORE]
-    await core.agi.start()
+@contextlib.asynccontextmanager
+async def running(core: Core) -> AsyncIterator[Core]:
+    """Start the FastAGI server, the AMI connection and the background tasks;
+    stop them all on the way out, also after a failed start."""
     try:
+        await core.agi.start()
         await core.conn.start()  # raises AmiAuthError on a refused login
         core.tasks.append(asyncio.create_task(core.pump.run(), name="ami-event-pump"))
         core.tasks.append(asyncio.create_task(ensure_schema(core), name="database-schema"))
         core.tasks.append(asyncio.create_task(core.writer.run(), name="call-record-writer"))
         log.info("core_started", ami=f"{core.settings.ami_host}:{core.settings.ami_port}",
                  database=db.describe(core.database_url), agi_port=core.agi.port)
-        yield
+        yield core
     finally:
         for task in core.tasks:
             task.cancel()
@@ -126,6 +128,11 @@ async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
         await core.conn.close()
         await core.agi.close()
         await core.engine.dispose()
+
+
+async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with running(app[CORE]):
+        yield
 
 
 def build_app(settings: Settings, core: Core | None = None) -> web.Application:

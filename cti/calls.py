@@ -341,17 +341,22 @@ class CallTracker:
         if found:
             found[0].abandoned = True
 
-    def _on_agent_called(self, msg: AmiMessage, at: float) -> None:
-        found = self._call_for(msg, at)
-        if not found:
-            return
-        call, _ = found
+    @staticmethod
+    def _attach_agent(call: Call, msg: AmiMessage) -> None:
+        """The queue member an AgentCalled / AgentConnect names, and its leg."""
         call.agent = msg.text("MemberName", "") or msg.text("Interface", "")
         call.agent_interface = msg.text("Interface", "")
         call.agent_channel = msg.text("DestChannel", "")
         dest = msg.get("DestUniqueid")
         if isinstance(dest, str) and dest in call.legs:
             call.legs[dest].role = "agent"
+
+    def _on_agent_called(self, msg: AmiMessage, at: float) -> None:
+        found = self._call_for(msg, at)
+        if not found:
+            return
+        call = found[0]
+        self._attach_agent(call, msg)
         self._set_state(call, CallState.AGENT_RINGING, at)
 
     def _on_agent_noanswer(self, msg: AmiMessage, at: float) -> None:
@@ -363,13 +368,8 @@ class CallTracker:
         found = self._call_for(msg, at)
         if not found:
             return
-        call, _ = found
-        call.agent = msg.text("MemberName", "") or msg.text("Interface", "")
-        call.agent_interface = msg.text("Interface", "")
-        call.agent_channel = msg.text("DestChannel", "")
-        dest = msg.get("DestUniqueid")
-        if isinstance(dest, str) and dest in call.legs:
-            call.legs[dest].role = "agent"
+        call = found[0]
+        self._attach_agent(call, msg)
         if call.answered_at is None:
             call.answered_at = at
         self._set_state(call, CallState.CONNECTED, at)

@@ -18,6 +18,10 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cti.settings import Settings
 
 EXIT_CONFIG = 2
 EXIT_AMI_AUTH = 3
@@ -31,14 +35,12 @@ def _fail(code: int, message: str) -> int:
 
 
 # ---------------------------------------------------------------------- serve
-async def _serve(settings: object) -> None:
+async def _serve(settings: Settings) -> None:
     from aiohttp import web
 
     from cti.app import build_app
-    from cti.settings import Settings
 
-    assert isinstance(settings, Settings)
-    app = build_app(settings)
+    app = build_app(settings)  # ConfigError if there is no AMI secret
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()  # starts the core: may raise AmiAuthError
     stop = asyncio.Event()
@@ -60,15 +62,9 @@ async def _serve(settings: object) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from cti.ami import AmiAuthError
     from cti.logs import configure_logging
-    from cti.settings import ConfigError, load_settings
+    from cti.settings import load_settings
 
-    try:
-        settings = load_settings(args.config)
-        from cti.app import ami_secret
-
-        ami_secret(settings)
-    except ConfigError as exc:
-        return _fail(EXIT_CONFIG, f"config error: {exc}")
+    settings = load_settings(args.config)
     configure_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(_serve(settings))
@@ -112,18 +108,15 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from cti.ami import AmiAuthError, AmiError
     from cti.logs import configure_logging
-    from cti.settings import ConfigError, load_settings
+    from cti.settings import load_settings
     from cti.simulator import run_simulator
 
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        return _fail(EXIT_CONFIG, f"config error: {exc}")
+    settings = load_settings(args.config)
     configure_logging(settings.log_level, settings.log_format)
     try:
         asyncio.run(run_simulator(settings, agents=args.agents, rate=args.calls_per_minute,
                                   duration=args.duration, talk=args.talk))
-    except (AmiAuthError, ConfigError) as exc:
+    except AmiAuthError as exc:
         return _fail(EXIT_AMI_AUTH, str(exc))
     except AmiError as exc:
         return _fail(EXIT_RUNTIME, f"simulator: {exc}")
@@ -136,12 +129,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     from crm_bridge import db
     from crm_bridge.migrate import upgrade
-    from cti.settings import ConfigError, load_settings
+    from cti.settings import load_settings
 
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        return _fail(EXIT_CONFIG, f"config error: {exc}")
+    settings = load_settings(args.config)
     url = settings.effective_database_url
     try:
         upgrade(url)
@@ -177,12 +167,9 @@ def cmd_db(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
     from cti import demo
-    from cti.settings import ConfigError, load_settings
+    from cti.settings import load_settings
 
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        return _fail(EXIT_CONFIG, f"config error: {exc}")
+    settings = load_settings(args.config)
     return demo.start(settings) if args.action == "start" else demo.stop(settings)
 
 
@@ -226,7 +213,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.cmd == "asterisk" and args.action == "cli" and not args.command:
         return _fail(EXIT_CONFIG, "asterisk cli: give the Asterisk CLI command to run")
-    code: int = args.func(args)
+    from cti.settings import ConfigError
+
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:  # a bad setting, from any command
+        return _fail(EXIT_CONFIG, f"config error: {exc}")
     return code
 
 

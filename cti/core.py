@@ -36,7 +36,6 @@ class EventPump:
         self.resyncing = False
         self.last_resync: dict[str, object] | None = None
         self._awaiting_boot: int | None = None  # session waiting for FullyBooted
-        self._booted = False  # FullyBooted seen since the last disconnect
         self._topics: dict[str, str] = {}
 
     @property
@@ -59,21 +58,14 @@ class EventPump:
             batch = await conn.next_batch()
             for item in batch:
                 if type(item) is AmiMessage:
-                    if item.name == "FullyBooted":
-                        # often read before the login answer, so before Connected
-                        self._booted = True
-                        if self._awaiting_boot is not None:
-                            session, self._awaiting_boot = self._awaiting_boot, None
-                            await self.resync(session)
+                    if item.name == "FullyBooted" and self._awaiting_boot is not None:
+                        session, self._awaiting_boot = self._awaiting_boot, None
+                        await self.resync(session)
                     self.dispatch(item)
                 elif isinstance(item, Connected):
-                    if self._booted:
-                        await self.resync(item.session)
-                    else:
-                        self._awaiting_boot = item.session
-                        self.resyncing = True
+                    self._awaiting_boot = item.session
+                    self.resyncing = True
                 elif isinstance(item, Disconnected):
-                    self._booted = False
                     self._awaiting_boot = None
                     self.bus.publish("ami.disconnected", item)
 

@@ -314,8 +314,6 @@ class Sandbox:
             pid = int(self.pidfile.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reap it if it was our child and died
         if not _alive(pid):
             return None
         try:
@@ -379,9 +377,11 @@ class Sandbox:
         if res.returncode != 0:
             raise SandboxError(f"Asterisk did not start (exit {res.returncode}): "
                                f"{(res.stderr or res.stdout).strip()[:500]}")
-        deadline = time.monotonic() + 45
+        started = time.monotonic()
+        deadline = started + 45
         while True:
-            if self.pid() is None and time.monotonic() > deadline - 40:
+            # the daemon writes its pid file within moments; none after 5 s means it died
+            if self.pid() is None and time.monotonic() - started > 5:
                 raise SandboxError(
                     "Asterisk exited at start; see "
                     f"{layout.host_base / 'log' / 'messages.log'}"
@@ -411,20 +411,8 @@ class Sandbox:
         pid = self.pid()
         if pid:
             pids.add(pid)
-        for p in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while pids and time.monotonic() < deadline:
-            pids = {p for p in pids if _alive(p)}
-            time.sleep(0.05)
-        for p in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while pids and time.monotonic() < deadline:
-            pids = {p for p in pids if _alive(p)}
-            time.sleep(0.05)
+        pids = _signal_and_wait(pids, signal.SIGTERM, 10)
+        pids = _signal_and_wait(pids, signal.SIGKILL, 5)
         if pids:
             raise SandboxError(f"Asterisk processes would not stop: {sorted(pids)}")
         self._unmount_under(self.chroot)
@@ -436,14 +424,7 @@ class Sandbox:
         pid = self.pid()
         if pid is None:
             raise SandboxError("Asterisk is not running")
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-            if not _alive(pid):
-                break
-            time.sleep(0.02)
+        _signal_and_wait({pid}, signal.SIGKILL, 5)
 
     def status(self) -> dict[str, object]:
         layout = self.layout()
@@ -499,6 +480,19 @@ class Sandbox:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _signal_and_wait(pids: set[int], sig: signal.Signals, timeout: float) -> set[int]:
+    """Send ``sig`` to each process; return those still alive after ``timeout``."""
+    for p in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, sig)
+    deadline = time.monotonic() + timeout
+    while pids and time.monotonic() < deadline:
+        pids = {p for p in pids if _alive(p)}
+        if pids:
+            time.sleep(0.02)
+    return pids
 
 
 def _alive(pid: int) -> bool:

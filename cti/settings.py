@@ -83,10 +83,6 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.var_dir / 'hotline.db'}"
 
-    def __repr_args__(self) -> Any:  # never show the secret
-        for k, v in super().__repr_args__():
-            yield (k, "**********" if k == "ami_secret" and v is not None else v)
-
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings from the file and the environment, or raise ConfigError."""

@@ -17,6 +17,8 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from crm_bridge import db
+from cti.calls import CallStateChange
+from cti.errors import DomainError
 
 if TYPE_CHECKING:
     from cti.app import Core
@@ -27,20 +29,8 @@ CORE: web.AppKey[Core] = web.AppKey("core")
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
 
 
-class ApiError(Exception):
-    """An error a client can act on: status, stable id, message, details."""
-
-    status = 400
-    error_id = "bad-request"
-
-    def __init__(self, message: str, *, error_id: str | None = None, status: int | None = None,
-                 details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        if error_id:
-            self.error_id = error_id
-        if status:
-            self.status = status
-        self.details = details or {}
+class ApiError(DomainError):
+    """Bad input found by the web layer itself (not JSON, a malformed id ...)."""
 
 
 class NotFound(ApiError):
@@ -59,7 +49,7 @@ async def error_middleware(
 ) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
+    except DomainError as exc:
         return web.json_response(error_body(exc.error_id, str(exc), exc.details), status=exc.status)
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
@@ -90,20 +80,18 @@ async def healthz(request: web.Request) -> web.Response:
     else:
         components["ami"] = {"status": "down", "detail": conn.last_error or conn.state.value}
 
-    records = {"spooled_bytes": core.writer.backlog, "written": core.writer.written}
+    database: dict[str, Any] = {
+        "status": "down", "url": db.describe(core.database_url),
+        "call_records": {"spooled_bytes": core.writer.backlog, "written": core.writer.written}}
     try:
         await asyncio.wait_for(db.ping(core.engine), 2.0)
         if core.schema_ready:
-            components["database"] = {"status": "up", "url": db.describe(core.database_url),
-                                      "call_records": records}
+            database["status"] = "up"
         else:
-            components["database"] = {"status": "down", "url": db.describe(core.database_url),
-                                      "detail": "schema migration pending",
-                                      "call_records": records}
+            database["detail"] = "schema migration pending"
     except Exception as exc:  # any driver error means "down"
-        components["database"] = {"status": "down", "url": db.describe(core.database_url),
-                                  "detail": f"{type(exc).__name__}: {exc}"[:300],
-                                  "call_records": records}
+        database["detail"] = f"{type(exc).__name__}: {exc}"[:300]
+    components["database"] = database
 
     if core.agi.listening:
         components["agi"] = {"status": "up", "listen": f"{core.agi.host}:{core.agi.port}"}
@@ -155,7 +143,7 @@ async def events_ws(request: web.Request) -> web.WebSocketResponse:
 
         async def pump() -> None:
             async for topic, payload in sub:
-                call = payload.call if hasattr(payload, "call") else payload
+                call = payload.call if isinstance(payload, CallStateChange) else payload
                 await ws.send_str(json_dumps({"type": topic, "call": call.as_dict()}))
 
         sender = asyncio.create_task(pump())

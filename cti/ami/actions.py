@@ -7,21 +7,9 @@ Failures arrive as :mod:`cti.ami.errors` exceptions; nothing here knows HTTP.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
-from cti.ami.connection import AmiReply, ReplyKind
+from cti.ami.connection import AmiConnection, ReplyKind
 from cti.ami.parser import AmiMessage
-
-
-class Sender(Protocol):
-    async def send(
-        self,
-        action: str,
-        headers: dict[str, str | list[str]] | None = None,
-        *,
-        kind: ReplyKind = ReplyKind.SINGLE,
-        timeout: float | None = None,
-    ) -> AmiReply: ...
 
 
 @dataclass(frozen=True)
@@ -32,7 +20,7 @@ class OriginateResult:
 
 
 class AmiActions:
-    def __init__(self, conn: Sender) -> None:
+    def __init__(self, conn: AmiConnection) -> None:
         self.conn = conn
 
     async def ping(self, timeout: float | None = None) -> None:

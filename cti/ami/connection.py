@@ -22,7 +22,8 @@ connection, framing and reply matching are ours, in this one place:
   catches up.
 * Lost connections are retried with exponential backoff and jitter. Each new
   session is announced in the event stream by a :class:`Connected` marker, so
-  the consumer can re-read Asterisk's state before it trusts events again.
+  the consumer can re-read Asterisk's state before it trusts events again;
+  events of a session always follow its marker.
 * A ping that gets no answer means a half-open socket: it is closed and
   reconnected.
 """
@@ -105,6 +106,9 @@ class _Protocol(asyncio.Protocol):
         self.parser = AmiParser()
         self.transport: asyncio.Transport | None = None
         self.lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        # Events read before the login is answered (FullyBooted often is) are
+        # held, so that every session's stream starts with its Connected marker
+        self.held: list[StreamItem] | None = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -123,7 +127,10 @@ class _Protocol(asyncio.Protocol):
                 elif "Event" not in msg:
                     continue  # a late answer to an action that timed out
             if "Event" in msg:
-                conn._push(msg)
+                if self.held is None:
+                    conn._push(msg)
+                else:
+                    self.held.append(msg)
         if len(conn._buffer) > conn.max_buffered and self.transport is not None:
             self.transport.pause_reading()
             conn._reading_paused = True
@@ -199,7 +206,7 @@ class AmiConnection:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
             self._supervisor = None
-        self._drop_transport("closed")
+        self.drop()
         self._fail_pending("AMI connection closed")
 
     @property
@@ -215,8 +222,7 @@ class AmiConnection:
             except AmiAuthError as exc:
                 self.last_error = str(exc)
                 self.state = ConnState.DISCONNECTED
-                if self._first_outcome and not self._first_outcome.done():
-                    self._first_outcome.set_exception(exc)
+                if self._settle_start(exc):
                     return
                 log.error("ami_login_refused", host=self.host, port=self.port, user=self.username)
                 delay = self.backoff_max
@@ -225,13 +231,11 @@ class AmiConnection:
                 self.state = ConnState.DISCONNECTED
                 log.warning("ami_connect_failed", host=self.host, port=self.port, error=str(exc),
                             retry_in=round(delay, 2))
-                if self._first_outcome and not self._first_outcome.done():
-                    self._first_outcome.set_result(None)
+                self._settle_start()
             else:
                 delay = self.backoff_initial
                 self.last_error = None
-                if self._first_outcome and not self._first_outcome.done():
-                    self._first_outcome.set_result(None)
+                self._settle_start()
                 reason = await self._hold_session(proto)
                 self.last_error = f"connection lost: {reason}"
                 log.warning("ami_disconnected", host=self.host, port=self.port, reason=reason)
@@ -258,10 +262,10 @@ class AmiConnection:
                 require_connected=False,
             )
         except AmiActionFailed as exc:
-            self._drop_transport("login refused")
+            self.drop()
             raise AmiAuthError(self.host, self.port, self.username, exc.message) from None
         except BaseException:
-            self._drop_transport("login failed")
+            self.drop()
             raise
         self.asterisk_version = proto.parser.banner
         self.session += 1
@@ -269,6 +273,9 @@ class AmiConnection:
         log.info("ami_connected", host=self.host, port=self.port, user=self.username,
                  session=self.session, message=reply.response.text("Message", ""))
         self._push(Connected(self.session))
+        held, proto.held = proto.held or [], None
+        for item in held:
+            self._push(item)
         return proto
 
     async def _hold_session(self, proto: _Protocol) -> str:
@@ -299,23 +306,29 @@ class AmiConnection:
             except AmiConnectionError:
                 return
 
-    def _drop_transport(self, reason: str) -> None:
-        proto = self._protocol
-        self._protocol = None
-        if proto is not None and proto.transport is not None:
-            proto.transport.abort()
-
     def _fail_pending(self, message: str) -> None:
         pending, self._pending = self._pending, {}
         for p in pending.values():
             if not p.future.done():
                 p.future.set_exception(AmiConnectionError(f"{p.action}: {message}"))
 
-    async def drop(self) -> None:
-        """Close the socket as a network failure would (the supervisor reconnects)."""
-        proto = self._protocol
+    def drop(self) -> None:
+        """Abort the socket, as a network failure would (the supervisor reconnects
+        unless the connection is closed)."""
+        proto, self._protocol = self._protocol, None
         if proto is not None and proto.transport is not None:
             proto.transport.abort()
+
+    def _settle_start(self, exc: AmiAuthError | None = None) -> bool:
+        """Tell ``start()`` how the first attempt went; True if it was waiting."""
+        fut = self._first_outcome
+        if fut is None or fut.done():
+            return False
+        if exc is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(exc)
+        return True
 
     # ------------------------------------------------------------------ actions
     async def send(

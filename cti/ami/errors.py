@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
+from cti.errors import DomainError
 
-class AmiError(Exception):
+
+class AmiError(DomainError):
+    status = 503
     error_id = "ami-error"
 
 
@@ -39,6 +42,7 @@ class AmiTimeout(AmiError):
 
 
 class AmiActionFailed(AmiError):
+    status = 502
     error_id = "ami-action-failed"
 
     def __init__(self, action: str, message: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from cti.ami import AmiActions, AmiConnection, AmiError
-from cti.app import Core, build_core, ensure_schema
+from cti.app import Core, build_core, running
 from cti.sandbox import AmiCredentials, Sandbox, SandboxError
 from cti.settings import load_settings
 from tests.support.postgres import free_port
@@ -118,28 +118,14 @@ async def running_core(creds: AmiCredentials, var_dir: Path,
     c = build_core(settings)
     c.writer.retry_max = 2.0
     c.conn.backoff_initial, c.conn.backoff_max = 0.2, 1.0
-    try:
-        await c.agi.start()
-        await c.conn.start()
+    async with running(c):
         assert c.conn.connected, c.conn.last_error
-        c.tasks.append(asyncio.create_task(c.pump.run()))
-        c.tasks.append(asyncio.create_task(ensure_schema(c)))
-        c.tasks.append(asyncio.create_task(c.writer.run()))
         await wait_until(lambda: c.pump.in_sync and c.schema_ready, 15, "resync and schema")
         await point_dialplan_at(c)
         await hangup_all(c.actions)
         yield c
         if c.conn.connected:
             await hangup_all(c.actions)
-    finally:
-        for t in c.tasks:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        c.writer.close()
-        await c.conn.close()
-        await c.agi.close()
-        await c.engine.dispose()
 
 
 async def point_dialplan_at(c: Core) -> None:

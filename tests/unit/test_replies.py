@@ -53,6 +53,7 @@ def connected() -> tuple[AmiConnection, _Protocol, Wire]:
     wire = Wire()
     proto.connection_made(wire)
     proto.parser.banner = "Asterisk Call Manager/11.0.0"
+    proto.held = None  # logged in: events flow straight to the consumer
     conn._protocol = proto
     conn.state = ConnState.CONNECTED
     return conn, proto, wire

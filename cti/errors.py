@@ -1,0 +1,24 @@
+"""The one base of errors a client can act on.
+
+Every package's domain errors derive from :class:`DomainError`: a stable
+``error_id``, a message, details, and the HTTP status the web layer's single
+middleware answers with. Nothing below the web layer builds HTTP responses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    status = 400
+    error_id = "bad-request"
+
+    def __init__(self, message: str, *, error_id: str | None = None, status: int | None = None,
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        if error_id:
+            self.error_id = error_id
+        if status:
+            self.status = status
+        self.details = details or {}
