@@ -23,7 +23,9 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -39,9 +41,36 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A point in time, stored in UTC and always read back timezone-aware.
+
+    PostgreSQL keeps the offset itself; SQLite would silently drop it (and
+    store 09:00+08:00 as 09:00), so values are converted to UTC before they
+    are bound, and naive values read back are UTC. Naive values are refused
+    on the way in: the caller must say which zone a time is in.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None,
+                           dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: give it a timezone")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None,
+                             dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dt.datetime: DateTime(timezone=True)}  # noqa: RUF012
+    type_annotation_map = {dt.datetime: UtcDateTime}  # noqa: RUF012
 
 
 class ApplianceCategory(enum.StrEnum):
@@ -196,6 +225,8 @@ class Ticket(Base):
     appointment_start: Mapped[dt.datetime | None] = mapped_column()
     appointment_end: Mapped[dt.datetime | None] = mapped_column()
     created_by: Mapped[str] = mapped_column(String(20), default="")  # agent code or "ivr"
+    # the call it was opened on (a Linkedid): the call's record links back to it
+    call_linkedid: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column()
@@ -212,6 +243,8 @@ class Ticket(Base):
         CheckConstraint("appointment_end IS NULL OR appointment_start IS NULL "
                         "OR appointment_end > appointment_start", name="appointment_order"),
         Index("ix_tickets_customer_id_status", "customer_id", "status"),
+        Index("ix_tickets_call_linkedid", "call_linkedid"),
+        Index("ix_tickets_outlet_id_status", "outlet_id", "status"),
     )
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from crm_bridge.models import CallOutcome
+from crm_bridge.models import CallOutcome, TicketKind, TicketStatus
 from crm_bridge.phones import normalize
 
 
@@ -64,3 +64,58 @@ class CallQuery(_Strict):
     format: Literal["json", "csv"] = "json"
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# ---------------------------------------------------------------------- tickets
+CALL_ID = r"^\d{1,20}\.\d{1,10}$"  # an Asterisk Linkedid such as 1764000000.42
+# who acts: an agent code, "ivr" or "system"
+Actor = Annotated[str, Field(max_length=20)]
+
+
+class _Window(_Strict):
+    """An appointment window. Times without a UTC offset are in the site's zone;
+    the service checks the pair (both or neither, order, length, not past)."""
+
+    appointment_start: dt.datetime | None = None
+    appointment_end: dt.datetime | None = None
+
+
+class TicketIn(_Window):
+    kind: TicketKind
+    customer_id: int = Field(ge=1)
+    appliance_id: int | None = Field(None, ge=1)
+    outlet_id: int | None = Field(None, ge=1)
+    summary: str = Field(min_length=1, max_length=200)
+    notes: str = Field("", max_length=4000)
+    call_id: str | None = Field(None, pattern=CALL_ID)
+    actor: Actor = ""
+
+
+class TicketPatch(_Window):
+    status: TicketStatus | None = None
+    summary: str | None = Field(None, min_length=1, max_length=200)
+    appliance_id: int | None = Field(None, ge=1)
+    outlet_id: int | None = Field(None, ge=1)
+    note: str | None = Field(None, min_length=1, max_length=4000)
+    actor: Actor = ""
+
+
+class TicketAssign(_Window):
+    outlet_id: int = Field(ge=1)
+    note: str | None = Field(None, min_length=1, max_length=4000)
+    actor: Actor = ""
+
+
+class TicketClose(_Strict):
+    resolution: str = Field(min_length=1, max_length=4000)
+    actor: Actor = ""
+
+
+class TicketQuery(_Strict):
+    customer_id: int | None = Field(None, ge=1)
+    outlet_id: int | None = Field(None, ge=1)
+    status: TicketStatus | None = None
+    kind: TicketKind | None = None
+    open: bool | None = None
+    limit: int = Field(100, ge=1, le=1000)
+    offset: int = Field(0, ge=0)

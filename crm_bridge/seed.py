@@ -9,10 +9,12 @@ for a given seed, so demos and screenshots are repeatable.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -114,6 +116,52 @@ class Bar:
         sys.stderr.flush()
 
 
+# the way a ticket of each kind usually goes; a seeded ticket stops somewhere
+# along it, or is cancelled there (each step is a move the status flow allows)
+FIELD_WORK = [TicketStatus.NEW, TicketStatus.DISPATCHED, TicketStatus.SCHEDULED,
+              TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED, TicketStatus.CLOSED]
+DESK_WORK = [TicketStatus.NEW, TicketStatus.RESOLVED, TicketStatus.CLOSED]
+SITE_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def _ticket(rng: random.Random, c: Customer, now: dt.datetime, outlet_ids: list[int]) -> Ticket:
+    kind = rng.choices(list(SUMMARIES), [0.45, 0.2, 0.2, 0.1, 0.05])[0]
+    way = FIELD_WORK if kind in (TicketKind.REPAIR, TicketKind.INSTALLATION) else DESK_WORK
+    path = way[:rng.randint(1, len(way))]
+    if path[-1] is not TicketStatus.CLOSED and rng.random() < 0.12:
+        path.append(TicketStatus.CANCELLED)
+    created = now - dt.timedelta(days=rng.randint(1, 90), hours=rng.randint(0, 23))
+    agent = rng.choice(AGENTS)[0]
+    t = Ticket(kind=kind.value, status=path[-1].value, customer_id=c.id,
+               appliance_id=rng.choice(c.appliances).id, summary=rng.choice(SUMMARIES[kind]),
+               created_by=agent, created_at=created)
+    t.history.append(TicketEvent(at=created, actor=agent, action="created",
+                                 to_status=TicketStatus.NEW.value))
+    at = created
+    for before, after in itertools.pairwise(path):
+        at += dt.timedelta(hours=rng.randint(1, 30))
+        if after is TicketStatus.DISPATCHED:
+            t.outlet_id = rng.choice(outlet_ids)
+            t.history.append(TicketEvent(at=at, actor=agent, action="outlet",
+                                         detail=f"None → {t.outlet_id}"))
+        if after is TicketStatus.SCHEDULED:
+            local = (at + dt.timedelta(days=rng.randint(1, 3))).astimezone(SITE_ZONE)
+            start = local.replace(hour=rng.choice([9, 13, 15]), minute=0, second=0,
+                                  microsecond=0)
+            t.appointment_start, t.appointment_end = start, start + dt.timedelta(hours=2)
+            t.history.append(TicketEvent(at=at, actor="outlet", action="appointment",
+                                         detail=f"{start:%Y-%m-%d %H:%M}–"
+                                                f"{t.appointment_end:%H:%M}"))
+        actor = "outlet" if after in (TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED) \
+            and way is FIELD_WORK else agent
+        t.history.append(TicketEvent(at=at, actor=actor, action="status",
+                                     from_status=before.value, to_status=after.value))
+        if after in (TicketStatus.CLOSED, TicketStatus.CANCELLED):
+            t.closed_at = at
+    t.updated_at = at
+    return t
+
+
 async def seed_demo(engine: AsyncEngine, customers: int = 300, seed: int = 2026,
                     today: dt.date | None = None,
                     progress: Callable[[int, str], Bar] = Bar) -> SeedResult:
@@ -170,33 +218,8 @@ async def seed_demo(engine: AsyncEngine, customers: int = 300, seed: int = 2026,
             s.add(c)
             await s.flush()
             for _ in range(rng.choices([0, 1, 2], [0.45, 0.4, 0.15])[0]):
-                kind = rng.choices(list(SUMMARIES), [0.45, 0.2, 0.2, 0.1, 0.05])[0]
-                status = rng.choice(list(TicketStatus))
-                appliance = rng.choice(c.appliances)
-                created = now - dt.timedelta(days=rng.randint(0, 90), hours=rng.randint(0, 23))
-                t = Ticket(kind=kind.value, status=status.value, customer_id=c.id,
-                           appliance_id=appliance.id, summary=rng.choice(SUMMARIES[kind]),
-                           created_by=rng.choice(AGENTS)[0], created_at=created,
-                           updated_at=created)
-                if status not in (TicketStatus.NEW, TicketStatus.CANCELLED):
-                    t.outlet_id = rng.choice([o.id for o in outlets if o.region == c.region]
-                                             or [outlets[0].id])
-                if kind in (TicketKind.REPAIR, TicketKind.INSTALLATION) and status in (
-                        TicketStatus.SCHEDULED, TicketStatus.IN_PROGRESS):
-                    day = created + dt.timedelta(days=rng.randint(1, 5))
-                    start = day.replace(hour=rng.choice([9, 13, 15]), minute=0, second=0,
-                                        microsecond=0)
-                    t.appointment_start, t.appointment_end = start, start + dt.timedelta(hours=2)
-                if status is TicketStatus.CLOSED:
-                    t.closed_at = created + dt.timedelta(days=rng.randint(1, 10))
-                t.history.append(TicketEvent(at=created, actor=t.created_by, action="created",
-                                             to_status=TicketStatus.NEW.value))
-                if status is not TicketStatus.NEW:
-                    t.history.append(TicketEvent(at=created + dt.timedelta(hours=2),
-                                                 actor=t.created_by, action="status",
-                                                 from_status=TicketStatus.NEW.value,
-                                                 to_status=status.value))
-                s.add(t)
+                s.add(_ticket(rng, c, now, [o.id for o in outlets if o.region == c.region]
+                              or [outlets[0].id]))
                 n_tickets += 1
             bar.step()
         await s.commit()

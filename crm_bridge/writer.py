@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_bridge.models import CallOutcome, CallRecord, CustomerPhone
+from crm_bridge.models import CallOutcome, CallRecord, CustomerPhone, Ticket
 from crm_bridge.phones import normalize
 from crm_bridge.spool import Spool
 from cti.bus import EventBus
@@ -84,8 +84,10 @@ def _ts(value: float | None) -> dt.datetime | None:
 class CallRecordWriter:
     def __init__(self, engine: AsyncEngine, spool_dir: Path, bus: EventBus, *,
                  batch_size: int = 500, flush_interval: float = 0.2,
-                 retry_initial: float = 0.5, retry_max: float = 10.0) -> None:
+                 retry_initial: float = 0.5, retry_max: float = 10.0,
+                 local_area_code: str | None = None) -> None:
         self.engine = engine
+        self.local_area_code = local_area_code
         self.spool = Spool(spool_dir)
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -164,7 +166,7 @@ class CallRecordWriter:
 
     async def _write(self, records: Sequence[dict[str, Any]]) -> None:
         t0 = time.monotonic()
-        numbers = [normalize(r["caller_number"] or "") for r in records]
+        numbers = [normalize(r["caller_number"] or "", self.local_area_code) for r in records]
         rows = []
         async with self.engine.begin() as conn:
             customers: dict[str, int] = {}
@@ -174,12 +176,21 @@ class CallRecordWriter:
                     .where(CustomerPhone.number.in_({n for n in numbers if n})))
                 for number, customer_id in result:
                     customers.setdefault(number, customer_id)
+            # a ticket opened while the call was on (its record not yet written)
+            tickets: dict[str, int] = {}
+            result = await conn.execute(
+                select(Ticket.call_linkedid, func.min(Ticket.id))
+                .where(Ticket.call_linkedid.in_([r["linkedid"] for r in records]))
+                .group_by(Ticket.call_linkedid))
+            for linkedid, ticket_id in result:
+                tickets[linkedid] = ticket_id
             for r, number in zip(records, numbers, strict=True):
                 row = {k: r.get(k) for k in FIELDS}
                 row["started_at"] = _ts(r["started_at"])
                 row["answered_at"] = _ts(r["answered_at"])
                 row["ended_at"] = _ts(r["ended_at"])
                 row["customer_id"] = customers.get(number)
+                row["ticket_id"] = row["ticket_id"] or tickets.get(r["linkedid"])
                 rows.append(row)
             stmt = self._insert(CallRecord).on_conflict_do_nothing(index_elements=["linkedid"])
             result = await conn.execute(stmt, rows)

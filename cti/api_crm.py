@@ -1,4 +1,4 @@
-"""REST handlers for the CRM: customers, the screen-pop card, the call log.
+"""REST handlers for the CRM: customers, the screen-pop card, tickets, the call log.
 
 Thin: parse and validate (pydantic), call :class:`CrmService`, shape JSON.
 Bad input is a 4xx whose JSON body names each wrong field; nothing is written.
@@ -15,11 +15,23 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from crm_bridge.schemas import CallQuery, CustomerIn, CustomerPatch, CustomerQuery
+from crm_bridge.schemas import (
+    CallQuery,
+    CustomerIn,
+    CustomerPatch,
+    CustomerQuery,
+    TicketAssign,
+    TicketClose,
+    TicketIn,
+    TicketPatch,
+    TicketQuery,
+)
 from crm_bridge.services import CrmService
+from crm_bridge.tickets import TicketService
 from cti.web import ApiError, json_dumps
 
 CRM: web.AppKey[CrmService] = web.AppKey("crm")
+TICKETS: web.AppKey[TicketService] = web.AppKey("tickets")
 M = TypeVar("M", bound=BaseModel)
 
 CSV_COLUMNS = ["linkedid", "started_at", "answered_at", "ended_at", "caller_number",
@@ -116,12 +128,59 @@ async def list_calls(request: web.Request) -> web.StreamResponse:
                               "offset": q.offset, "limit": q.limit}, dumps=json_dumps)
 
 
-def add_crm_routes(app: web.Application, crm: CrmService) -> None:
+async def search_tickets(request: web.Request) -> web.Response:
+    q = validate(TicketQuery, dict(request.query))
+    found, total = await request.app[TICKETS].search(q)
+    return web.json_response({"tickets": found, "count": len(found), "total": total,
+                              "offset": q.offset, "limit": q.limit}, dumps=json_dumps)
+
+
+async def create_ticket(request: web.Request) -> web.Response:
+    data = validate(TicketIn, await json_body(request))
+    ticket = await request.app[TICKETS].create(data)
+    return web.json_response(ticket, status=201, dumps=json_dumps,
+                             headers={"Location": f"/api/v1/tickets/{ticket['id']}"})
+
+
+async def get_ticket(request: web.Request) -> web.Response:
+    ticket = await request.app[TICKETS].get(_path_id(request, "ticket_id"))
+    return web.json_response(ticket, dumps=json_dumps)
+
+
+async def update_ticket(request: web.Request) -> web.Response:
+    ticket_id = _path_id(request, "ticket_id")
+    patch = validate(TicketPatch, await json_body(request))
+    return web.json_response(await request.app[TICKETS].update(ticket_id, patch),
+                             dumps=json_dumps)
+
+
+async def assign_ticket(request: web.Request) -> web.Response:
+    ticket_id = _path_id(request, "ticket_id")
+    data = validate(TicketAssign, await json_body(request))
+    return web.json_response(await request.app[TICKETS].assign(ticket_id, data),
+                             dumps=json_dumps)
+
+
+async def close_ticket(request: web.Request) -> web.Response:
+    ticket_id = _path_id(request, "ticket_id")
+    data = validate(TicketClose, await json_body(request))
+    return web.json_response(await request.app[TICKETS].close(ticket_id, data),
+                             dumps=json_dumps)
+
+
+def add_crm_routes(app: web.Application, crm: CrmService, tickets: TicketService) -> None:
     app[CRM] = crm
+    app[TICKETS] = tickets
     r = app.router
     r.add_get("/api/v1/customers", search_customers)
     r.add_post("/api/v1/customers", create_customer)
     r.add_get("/api/v1/customers/{customer_id}", get_customer)
     r.add_patch("/api/v1/customers/{customer_id}", update_customer)
     r.add_get("/api/v1/screen-pop", screen_pop)
+    r.add_get("/api/v1/tickets", search_tickets)
+    r.add_post("/api/v1/tickets", create_ticket)
+    r.add_get("/api/v1/tickets/{ticket_id}", get_ticket)
+    r.add_patch("/api/v1/tickets/{ticket_id}", update_ticket)
+    r.add_post("/api/v1/tickets/{ticket_id}/assign", assign_ticket)
+    r.add_post("/api/v1/tickets/{ticket_id}/close", close_ticket)
     r.add_get("/api/v1/calls", list_calls)

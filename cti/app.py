@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm_bridge import db
 from crm_bridge.migrate import upgrade_async
 from crm_bridge.services import CrmService
+from crm_bridge.tickets import TicketService
 from crm_bridge.writer import CallRecordWriter
 from cti import paths, sandbox
 from cti.ami import AmiActions, AmiConnection
@@ -49,6 +50,7 @@ class Core:
     database_url: str
     writer: CallRecordWriter
     crm: CrmService
+    tickets: TicketService
     schema_ready: bool = False
     static_dir: Path = STATIC_DIR
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -83,9 +85,12 @@ def build_core(settings: Settings) -> Core:
     agi.add_route("ping", ping)
     url = settings.effective_database_url
     engine = db.make_engine(url)
-    writer = CallRecordWriter(engine, settings.var_dir / "spool", bus)
-    crm = CrmService(engine)
-    return Core(settings, bus, tracker, conn, actions, pump, agi, engine, url, writer, crm)
+    writer = CallRecordWriter(engine, settings.var_dir / "spool", bus,
+                              local_area_code=settings.local_area_code)
+    crm = CrmService(engine, local_area_code=settings.local_area_code)
+    tickets = TicketService(engine, zone=settings.site_timezone)
+    return Core(settings, bus, tracker, conn, actions, pump, agi, engine, url, writer, crm,
+                tickets)
 
 
 async def ensure_schema(core: Core) -> None:
@@ -140,6 +145,6 @@ def build_app(settings: Settings, core: Core | None = None) -> web.Application:
     app[CORE] = core or build_core(settings)
     app.cleanup_ctx.append(_core_ctx)
     add_routes(app)
-    add_crm_routes(app, app[CORE].crm)
+    add_crm_routes(app, app[CORE].crm, app[CORE].tickets)
     app.router.add_static("/static/", STATIC_DIR, show_index=False)
     return app

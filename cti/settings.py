@@ -15,6 +15,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -57,6 +58,21 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
 
     var_dir: Path = Field(default_factory=paths.var_dir)
+
+    # the site: times typed without a zone (appointment windows) are in this
+    # zone; 8-digit local numbers get this area code
+    site_timezone: str = "Asia/Shanghai"
+    local_area_code: str | None = Field(None, pattern=r"^0\d{2,3}$")
+
+    @field_validator("site_timezone")
+    @classmethod
+    def _check_tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as "
+                             f"Asia/Shanghai)") from None
+        return v
 
     @field_validator("database_url")
     @classmethod

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_bridge.models import CallRecord, Customer, CustomerPhone
+from crm_bridge.models import CallRecord, Customer, CustomerPhone, Ticket
 from crm_bridge.writer import CallRecordWriter
 from cti.ami.parser import AmiMessage, AmiParser
 from cti.bus import EventBus
@@ -132,3 +132,28 @@ async def test_spool_is_replayed_after_a_restart_without_doubles(
     assert await writer3.flush()
     writer3.close()
     assert await count(engine) == 60
+
+
+async def test_a_ticket_opened_during_the_call_is_linked_when_the_record_is_written(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    events = burst_events()
+    first = next(m.text("Linkedid") for m in events if m.name == "AgentConnect")
+    async with engine.begin() as conn:
+        await conn.execute(Customer.__table__.insert(), [{"id": 1, "name": "张三", "vip": False,
+                                                          "region": "", "address": "",
+                                                          "notes": ""}])
+        await conn.execute(Ticket.__table__.insert(), [
+            {"id": 5, "kind": "repair", "status": "new", "customer_id": 1, "summary": "空调不制冷",
+             "notes": "", "created_by": "8001", "call_linkedid": first}])
+    bus = EventBus()
+    tracker = CallTracker(bus)
+    writer = CallRecordWriter(engine, tmp_path / "spool", bus)
+    for m in events:
+        tracker.handle(m)
+    writer._spool_new()
+    assert await writer.flush()
+    writer.close()
+    got = {r.linkedid: r.ticket_id for r in await rows(engine)}
+    assert got.pop(first) == 5
+    assert set(got.values()) == {None}
