@@ -73,6 +73,9 @@ def record_of(call: Call) -> dict[str, Any]:
         "hangup_cause": call.hangup_cause,
         "ticket_id": None,
         "extra": {"ivr_fallback": call.ivr_fallback, "resynced": call.resynced,
+                  # False: the call was gone when the CTI looked again (after an AMI
+                  # outage or a CTI restart); ended_at is when that was noticed
+                  "end_observed": call.end_observed,
                   "states": [s.value for s in call.states]},
     }
 
@@ -126,14 +129,16 @@ class CallRecordWriter:
             self.close()
 
     async def _wait(self, timeout: float | None) -> None:
-        """Until a call ends (or the timeout passes); then gather briefly into a batch."""
-        if len(self._sub) == 0:
-            try:
-                _, call = await asyncio.wait_for(self._sub.get(), timeout)
-            except TimeoutError:
-                return
-            self.spool.append([record_of(call)])
-        await asyncio.sleep(self.flush_interval)
+        """Until a call ends (or the timeout passes); then gather briefly into a
+        batch. Ended calls stay on the subscription until spooled together, so
+        at any moment each ended call is either there or in the spool (the
+        live-call snapshot relies on it: see :meth:`spool_pending`)."""
+        if await self._sub.wait(timeout):
+            await asyncio.sleep(self.flush_interval)
+
+    def spool_pending(self) -> None:
+        """Spool (and fsync) the calls that have ended but are not spooled yet."""
+        self._spool_new()
 
     def _spool_new(self) -> None:
         records = []

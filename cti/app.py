@@ -28,6 +28,7 @@ from cti.api_crm import add_crm_routes
 from cti.bus import EventBus
 from cti.calls import CallTracker
 from cti.core import EventPump
+from cti.livestore import LiveCallStore
 from cti.settings import ConfigError, Settings
 from cti.web import CORE, add_routes, error_middleware
 from ivr.agi import AgiServer, hotline_entry, ping
@@ -51,6 +52,7 @@ class Core:
     writer: CallRecordWriter
     crm: CrmService
     tickets: TicketService
+    live_store: LiveCallStore
     schema_ready: bool = False
     static_dir: Path = STATIC_DIR
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -89,8 +91,9 @@ def build_core(settings: Settings) -> Core:
                               local_area_code=settings.local_area_code)
     crm = CrmService(engine, local_area_code=settings.local_area_code)
     tickets = TicketService(engine, zone=settings.site_timezone)
+    live_store = LiveCallStore(settings.var_dir / "live-calls.json")
     return Core(settings, bus, tracker, conn, actions, pump, agi, engine, url, writer, crm,
-                tickets)
+                tickets, live_store)
 
 
 async def ensure_schema(core: Core) -> None:
@@ -111,24 +114,49 @@ async def ensure_schema(core: Core) -> None:
         return
 
 
+async def keep_live_calls(core: Core, interval: float = 0.5) -> None:
+    """Save the live calls when they changed, at most every ``interval`` s,
+    after spooling the ones that ended (see cti.livestore)."""
+    last: tuple[int, int, int] | None = None
+    while True:
+        await asyncio.sleep(interval)
+        mark = (core.pump.events_seen, len(core.tracker.calls), core.tracker.ended_count)
+        if mark != last:
+            save_live_calls(core)
+            last = mark
+
+
+def save_live_calls(core: Core) -> None:
+    try:
+        core.writer.spool_pending()
+        core.live_store.save(core.tracker.calls.values())
+    except OSError as exc:
+        log.error("live_calls_not_saved", file=str(core.live_store.path), error=str(exc))
+
+
 @contextlib.asynccontextmanager
 async def running(core: Core) -> AsyncIterator[Core]:
     """Start the FastAGI server, the AMI connection and the background tasks;
     stop them all on the way out, also after a failed start."""
     try:
+        restored = core.tracker.restore(core.live_store.load())
         await core.agi.start()
         await core.conn.start()  # raises AmiAuthError on a refused login
         core.tasks.append(asyncio.create_task(core.pump.run(), name="ami-event-pump"))
         core.tasks.append(asyncio.create_task(ensure_schema(core), name="database-schema"))
         core.tasks.append(asyncio.create_task(core.writer.run(), name="call-record-writer"))
+        core.tasks.append(asyncio.create_task(keep_live_calls(core), name="live-call-store"))
         log.info("core_started", ami=f"{core.settings.ami_host}:{core.settings.ami_port}",
-                 database=db.describe(core.database_url), agi_port=core.agi.port)
+                 database=db.describe(core.database_url), agi_port=core.agi.port,
+                 restored_calls=restored)
         yield core
     finally:
         for task in core.tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if core.tasks:  # started: the calls still up are carried over to the next run
+            save_live_calls(core)
         core.writer.close()
         await core.conn.close()
         await core.agi.close()

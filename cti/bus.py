@@ -63,6 +63,18 @@ class Subscription:
             await self._ready.wait()
         return self._items.popleft()
 
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Until an item is waiting (left on the queue), or the timeout passes.
+        True if one is waiting."""
+        if not self._items and not self._closed:
+            self._ready.clear()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._ready.wait()
+            except TimeoutError:
+                pass
+        return bool(self._items)
+
     def get_nowait(self) -> tuple[str, Any] | None:
         return self._items.popleft() if self._items else None
 

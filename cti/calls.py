@@ -117,6 +117,8 @@ class Call:
     transfer_count: int = 0
     hangup_cause: str | None = None
     resynced: bool = False  # rebuilt from a snapshot after a reconnect
+    restored: bool = False  # carried over a CTI restart (see cti.livestore)
+    end_observed: bool = True  # False: found gone at a resync, end time estimated
     legs: dict[str, Leg] = field(default_factory=dict)
 
     @property
@@ -463,6 +465,23 @@ class CallTracker:
                  agent=call.agent, states=[s.value for s in call.states])
         self.bus.publish("call.ended", call)
 
+    # ------------------------------------------------------------------ restart
+    def restore(self, calls: Iterable[Call]) -> int:
+        """Take back the live calls a previous run saved (before the first
+        resync, which ends those that are gone). Returns how many were taken."""
+        taken = 0
+        for call in calls:
+            if call.call_id in self.calls or call.call_id in self._ended \
+                    or call.state is CallState.ENDED:
+                continue
+            call.restored = True
+            self.calls[call.call_id] = call
+            for uid in call.legs:
+                self._leg_call[uid] = call.call_id
+            taken += 1
+            self.bus.publish("call.new", call)
+        return taken
+
     # ------------------------------------------------------------------ resync
     def resync(self, channels: Iterable[AmiMessage], queue_entries: Iterable[AmiMessage] = (),
                at: float | None = None) -> dict[str, int]:
@@ -474,7 +493,9 @@ class CallTracker:
             seen.setdefault(ch.text("Linkedid", ""), []).append(ch)
         ended = 0
         for cid in [c for c in self.calls if c not in seen]:
-            self._end(self.calls[cid], now, cause="gone while the AMI connection was down")
+            gone = self.calls[cid]
+            gone.end_observed = False
+            self._end(gone, now, cause="ended while the CTI was not watching")
             ended += 1
         created = 0
         for cid, chans in seen.items():

@@ -48,7 +48,7 @@ async def test_core_reconnects_resyncs_and_tracks_the_next_call_after_asterisk_i
                      "reconnect and resync")
     # the call died with Asterisk: the resync ended it
     [gone] = [c for c in ended if c.call_id == first]
-    assert gone.hangup_cause == "gone while the AMI connection was down"
+    assert gone.hangup_cause == "ended while the CTI was not watching"
     assert core.tracker.calls == {}
 
     # and the next call is tracked as usual

@@ -25,11 +25,12 @@ def get_json(url: str) -> tuple[int, Any]:
         return err.code, json.loads(err.read())
 
 
-def start_serve(env_extra: dict[str, str], tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
+def start_serve(env_extra: dict[str, str], tmp_path: Path,
+                log_name: str = "serve.log") -> tuple[subprocess.Popen[str], int]:
     port = free_port()
-    env = dict(os.environ, HOTLINE_HTTP_PORT=str(port), HOTLINE_AGI_PORT=str(free_port()),
-               HOTLINE_LOG_FORMAT="json", **env_extra)
-    with (tmp_path / "serve.log").open("w") as log:
+    env = {**os.environ, "HOTLINE_HTTP_PORT": str(port), "HOTLINE_AGI_PORT": str(free_port()),
+           "HOTLINE_LOG_FORMAT": "json", **env_extra}
+    with (tmp_path / log_name).open("w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "cti.cli", "serve"], env=env, stdout=log,
                                 stderr=subprocess.STDOUT, text=True)
     return proc, port

@@ -138,7 +138,7 @@ def test_snapshot_after_reconnect_ends_vanished_calls_and_adopts_new_ones() -> N
     assert result == {"live": 2, "created": 1, "ended": len(live_before) - 1}
     gone = rec.ended()[ended_before:]
     assert {c.call_id for c in gone} == live_before - {keep}
-    assert all(c.hangup_cause == "gone while the AMI connection was down" for c in gone)
+    assert all(c.hangup_cause == "ended while the CTI was not watching" for c in gone)
     adopted = tracker.calls["999.1"]
     assert adopted.resynced and adopted.state is S.IN_IVR
     assert adopted.caller_name == "王晶"

@@ -1,0 +1,98 @@
+"""Live calls carried over a CTI restart: saved, loaded, resumed, or ended."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crm_bridge.writer import record_of
+from cti.bus import EventBus
+from cti.calls import Call, CallState, CallTracker
+from cti.livestore import LiveCallStore
+from tests.unit.test_tracker_replay import messages
+
+
+def ended_records(events_a: list, events_b: list | None, tmp_path: Path) -> dict[str, dict]:
+    """Feed events_a to one tracker; if events_b is given, save, "restart" (a new
+    tracker loads the file) and feed events_b to the new one."""
+    out: dict[str, dict] = {}
+    bus = EventBus()
+    bus.subscribe("call.ended", lambda t, c: out.setdefault(c.call_id, record_of(c)))
+    tracker = CallTracker(bus, clock=lambda: 0.0)
+    for m in events_a:
+        tracker.handle(m)
+    if events_b is not None:
+        store = LiveCallStore(tmp_path / "live-calls.json")
+        store.save(tracker.calls.values())
+        tracker = CallTracker(bus, clock=lambda: 0.0)
+        assert tracker.restore(store.load()) > 0
+        for m in events_b:
+            tracker.handle(m)
+    return out
+
+
+def test_a_call_carried_over_a_restart_is_recorded_as_if_nothing_happened(
+    tmp_path: Path
+) -> None:
+    events = messages("burst_60_calls")
+    whole = ended_records(events, None, tmp_path)
+    half = len(events) // 2
+    split = ended_records(events[:half], events[half:], tmp_path)
+    assert len(whole) == 60 and split.keys() == whole.keys()
+    for cid, rec in whole.items():
+        got = split[cid]
+        assert {k: v for k, v in got.items() if k != "extra"} == \
+            {k: v for k, v in rec.items() if k != "extra"}, cid
+        assert got["extra"]["states"] == rec["extra"]["states"]
+
+
+def test_calls_gone_while_the_cti_was_away_are_ended_at_the_first_resync(
+    tmp_path: Path
+) -> None:
+    events = messages("queue_call_answered")
+    cut = next(i for i, m in enumerate(events) if m.name == "AgentConnect") + 1
+    bus = EventBus()
+    tracker = CallTracker(bus, clock=lambda: 0.0)
+    for m in events[:cut]:
+        tracker.handle(m)
+    store = LiveCallStore(tmp_path / "live-calls.json")
+    assert store.save(tracker.calls.values()) == 1
+
+    ended: list[Call] = []
+    bus2 = EventBus()
+    bus2.subscribe("call.ended", lambda t, c: ended.append(c))
+    after = CallTracker(bus2, clock=lambda: 0.0)
+    assert after.restore(store.load()) == 1
+    [call] = after.calls.values()
+    assert call.restored and call.state is CallState.CONNECTED and call.answered_at
+    after.resync([], [], at=2_000_000_000.0)  # Asterisk has no channels any more
+    [gone] = ended
+    assert gone.ended_at == 2_000_000_000.0 and not gone.end_observed
+    record = record_of(gone)
+    assert record["outcome"] == "answered" and record["agent"] == "agent-8001"
+    assert record["extra"]["end_observed"] is False
+    assert record["ivr_path"] == call.ivr_path and record["queue"] == "general-service"
+
+
+def test_a_call_this_run_saw_end_is_not_taken_back() -> None:
+    events = messages("queue_call_answered")
+    ended: list[Call] = []
+    bus = EventBus()
+    bus.subscribe("call.ended", lambda t, c: ended.append(c))
+    tracker = CallTracker(bus, clock=lambda: 0.0)
+    for m in events:
+        tracker.handle(m)
+    [done] = ended
+    stale = Call(call_id=done.call_id, started_at=0.0, state=CallState.CONNECTED)
+    assert tracker.restore([stale, Call(call_id="1.1", started_at=0.0,
+                                        state=CallState.ENDED)]) == 0
+    assert not tracker.calls
+
+
+def test_an_unreadable_file_is_set_aside_and_reported(tmp_path: Path) -> None:
+    store = LiveCallStore(tmp_path / "live-calls.json")
+    assert store.load() == []  # no file yet: a first start
+    store.path.write_text('{"version": 1, "calls": [{"call_id": ')
+    assert store.load() == []
+    assert not store.path.exists() and (tmp_path / "live-calls.bad").exists()
+    store.path.write_text('{"version": 99, "calls": []}')
+    assert store.load() == []
