@@ -84,6 +84,18 @@ def _ts(value: float | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromtimestamp(value, dt.UTC)
 
 
+def row_of(record: dict[str, Any], customer_id: int | None,
+           ticket_id: int | None) -> dict[str, Any]:
+    """A spool line as a row of ``calls``."""
+    row = {k: record.get(k) for k in FIELDS}
+    row["started_at"] = _ts(record["started_at"])
+    row["answered_at"] = _ts(record["answered_at"])
+    row["ended_at"] = _ts(record["ended_at"])
+    row["customer_id"] = customer_id
+    row["ticket_id"] = row["ticket_id"] or ticket_id
+    return row
+
+
 class CallRecordWriter:
     def __init__(self, engine: AsyncEngine, spool_dir: Path, bus: EventBus, *,
                  batch_size: int = 500, flush_interval: float = 0.2,
@@ -172,7 +184,6 @@ class CallRecordWriter:
     async def _write(self, records: Sequence[dict[str, Any]]) -> None:
         t0 = time.monotonic()
         numbers = [normalize(r["caller_number"] or "", self.local_area_code) for r in records]
-        rows = []
         async with self.engine.begin() as conn:
             customers: dict[str, int] = {}
             if any(numbers):
@@ -189,17 +200,14 @@ class CallRecordWriter:
                 .group_by(Ticket.call_linkedid))
             for linkedid, ticket_id in result:
                 tickets[linkedid] = ticket_id
-            for r, number in zip(records, numbers, strict=True):
-                row = {k: r.get(k) for k in FIELDS}
-                row["started_at"] = _ts(r["started_at"])
-                row["answered_at"] = _ts(r["answered_at"])
-                row["ended_at"] = _ts(r["ended_at"])
-                row["customer_id"] = customers.get(number)
-                row["ticket_id"] = row["ticket_id"] or tickets.get(r["linkedid"])
-                rows.append(row)
-            stmt = self._insert(CallRecord).on_conflict_do_nothing(index_elements=["linkedid"])
-            result = await conn.execute(stmt, rows)
-        inserted = max(result.rowcount, 0) if result.rowcount is not None else len(rows)
+            rows = [row_of(r, customers.get(number), tickets.get(r["linkedid"]))
+                    for r, number in zip(records, numbers, strict=True)]
+            # RETURNING counts the rows really inserted, on both databases (a
+            # batched INSERT's rowcount is -1 on asyncpg); a conflict returns none
+            stmt = (self._insert(CallRecord)
+                    .on_conflict_do_nothing(index_elements=["linkedid"])
+                    .returning(CallRecord.id))
+            inserted = len((await conn.execute(stmt, rows)).all())
         self.written += inserted
         self.batches += 1
         log.debug("call_records_written", batch=len(rows), inserted=inserted,

@@ -70,6 +70,7 @@ async def test_every_call_of_a_burst_is_written_once_with_its_outcome(
     [linked] = [r for r in got if r.caller_number == "13800130000"]
     assert linked.customer_id == 1
     assert writer.batches < 60  # batched, not one transaction per call
+    assert writer.written == 60  # what /healthz reports
     for r in got:
         if r.outcome == "answered":
             assert r.answered_at >= r.started_at and r.agent and r.wait_seconds is not None
@@ -132,6 +133,7 @@ async def test_spool_is_replayed_after_a_restart_without_doubles(
     assert await writer3.flush()
     writer3.close()
     assert await count(engine) == 60
+    assert (writer2.written, writer3.written) == (60, 0)  # the replayed ones were not new
 
 
 async def test_a_ticket_opened_during_the_call_is_linked_when_the_record_is_written(

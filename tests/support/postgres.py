@@ -35,8 +35,12 @@ def free_port() -> int:
 
 
 class ThrowawayPostgres:
-    def __init__(self, database: str = "hotline", user: str = "hotline") -> None:
+    def __init__(self, database: str = "hotline", user: str = "hotline", *,
+                 durable: bool = False) -> None:
+        """``durable=False`` (tests) turns fsync and synchronous commit off;
+        benchmarks use ``durable=True``, PostgreSQL's production defaults."""
         self.bindir = _bindir()
+        self.durable = durable
         self.database, self.user = database, user
         self.port = free_port()
         self.base = Path(tempfile.mkdtemp(prefix="hotline-pg-"))
@@ -84,8 +88,9 @@ class ThrowawayPostgres:
 
     def start_server(self) -> None:
         opts = (f"-p {self.port} -k {self.sockdir} -c listen_addresses=127.0.0.1 "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                 "-c max_connections=100")
+        if not self.durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.datadir), "-o", opts, "-l",
                   str(self.base / "server.log"), "-w", "-t", "60", "start")
 
