@@ -61,6 +61,18 @@ def test_wrong_database_scheme_is_refused(monkeypatch: pytest.MonkeyPatch) -> No
         load_settings()
 
 
+def test_site_zone_and_area_code_are_checked(tmp_path: Path) -> None:
+    cfg = tmp_path / "hotline.toml"
+    cfg.write_text('site_timezone = "Asia/Hangzou"\nlocal_area_code = "571"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg)
+    assert "key 'site_timezone': Value error, unknown time zone 'Asia/Hangzou'" in str(err.value)
+    assert "key 'local_area_code'" in str(err.value)
+    cfg.write_text('site_timezone = "Asia/Urumqi"\nlocal_area_code = "0571"\n')
+    s = load_settings(cfg)
+    assert (s.site_timezone, s.local_area_code) == ("Asia/Urumqi", "0571")
+
+
 def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
     cfg = tmp_path / "hotline.toml"
     cfg.write_text("ami_host = \n")
