@@ -124,18 +124,23 @@ class CallRecordWriter:
         return self.spool.pending_bytes
 
     async def run(self) -> None:
+        """Spool calls as they end; write them when the database takes them.
+        While it fails, calls are still spooled promptly, but the database is
+        only tried again after the backoff delay (0.5 s doubling to 10 s)."""
+        loop = asyncio.get_running_loop()
         delay = self.retry_initial
+        retry_at = 0.0
         try:
             while True:
                 self._spool_new()
-                if self.spool.pending_bytes:
+                if self.spool.pending_bytes and loop.time() >= retry_at:
                     if await self.flush():
-                        delay = self.retry_initial
+                        delay, retry_at = self.retry_initial, 0.0
                     else:
-                        await self._wait(delay)
+                        retry_at = loop.time() + delay
                         delay = min(delay * 2, self.retry_max)
-                        continue
-                await self._wait(None)
+                waiting = self.spool.pending_bytes > 0
+                await self._wait(max(0.0, retry_at - loop.time()) if waiting else None)
         finally:
             self._spool_new()
             self.close()

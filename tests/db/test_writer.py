@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -159,3 +160,45 @@ async def test_a_ticket_opened_during_the_call_is_linked_when_the_record_is_writ
     got = {r.linkedid: r.ticket_id for r in await rows(engine)}
     assert got.pop(first) == 5
     assert set(got.values()) == {None}
+
+
+async def test_while_the_database_is_down_calls_are_spooled_at_once_and_retries_back_off(
+    tmp_path: Path
+) -> None:
+    from crm_bridge.db import make_engine
+    from tests.support.postgres import free_port
+
+    dead = make_engine(f"postgresql+asyncpg://hotline@127.0.0.1:{free_port()}/hotline")
+    bus = EventBus()
+    tracker = CallTracker(bus)
+    writer = CallRecordWriter(dead, tmp_path / "spool", bus, flush_interval=0.05)
+    attempts = 0
+    real_write = writer._write
+
+    async def counted(records: Any) -> None:
+        nonlocal attempts
+        attempts += 1
+        await real_write(records)
+
+    writer._write = counted  # type: ignore[method-assign]
+    task = asyncio.create_task(writer.run())
+    ends = burst_events()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    spool = tmp_path / "spool" / "calls.jsonl"
+    # calls keep ending for 4 s, a little at a time
+    step = len(ends) // 16
+    for i in range(16):
+        for m in ends[i * step:(i + 1) * step]:
+            tracker.handle(m)
+        await asyncio.sleep(0.1)
+        ended = tracker.ended_count
+        # every ended call is on disk within a moment, database or not
+        await asyncio.sleep(0.15)
+        assert spool.read_text().count("\n") >= ended
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await dead.dispose()
+    took = loop.time() - t0
+    # 0.5, 1, 2 s ... apart: a handful of tries, not one per call or per batch
+    assert writer.database_ok is False and 2 <= attempts <= 5, (attempts, took)

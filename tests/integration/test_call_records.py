@@ -41,6 +41,12 @@ async def test_database_down_for_30_s_while_200_calls_end_gives_exactly_200_rows
     creds: AmiCredentials, postgres: ThrowawayPostgres, tmp_path: Path
 ) -> None:
     url = postgres.create_database("records_outage")
+    with postgres.outage():
+        await _outage_with_core(creds, postgres, tmp_path, url)
+
+
+async def _outage_with_core(creds: AmiCredentials, postgres: ThrowawayPostgres,
+                            tmp_path: Path, url: str) -> None:
     async with running_core(creds, tmp_path, url) as core:
         ended: list[str] = []
         core.bus.subscribe("call.ended", lambda t, call: ended.append(call.call_id))
@@ -57,8 +63,8 @@ async def test_database_down_for_30_s_while_200_calls_end_gives_exactly_200_rows
         await wait_until(lambda: len(ended) == CALLS, 60, "200 calls to end")
         await wait_until(lambda: core.writer.database_ok is False, 20, "the writer to notice")
         assert core.writer.backlog > 0  # they wait in the spool
-        spooled = (tmp_path / "spool" / "calls.jsonl").read_text().count("\n")
-        assert spooled == CALLS
+        spool = tmp_path / "spool" / "calls.jsonl"
+        await wait_until(lambda: _spooled(spool) == CALLS, 5, "every call in the spool")
         await asyncio.sleep(max(0.0, 30 - (asyncio.get_running_loop().time() - t_down)))
 
         await asyncio.to_thread(postgres.start_server)
@@ -89,6 +95,12 @@ async def test_database_down_and_the_cti_killed_in_the_middle_still_gives_exactl
     (SIGKILL) while 100 more wait in the queue, and those hang up while no
     server runs at all. A new server starts; PostgreSQL comes back after 30 s."""
     url = postgres.create_database("records_restart")
+    with postgres.outage():
+        await _outage_with_restart(creds, postgres, ami, tmp_path, url)
+
+
+async def _outage_with_restart(creds: AmiCredentials, postgres: ThrowawayPostgres,
+                               ami: AmiActions, tmp_path: Path, url: str) -> None:
     agi_port = free_port()
     first, port = _serve(tmp_path, creds, url, agi_port, "serve-1.log")
     second = None

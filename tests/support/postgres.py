@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -93,6 +94,20 @@ class ThrowawayPostgres:
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.datadir), "-o", opts, "-l",
                   str(self.base / "server.log"), "-w", "-t", "60", "start")
+
+    def running(self) -> bool:
+        return self._run("pg_ctl", "-D", str(self.datadir), "status", check=False).returncode == 0
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        """Stopped inside the block (stop it with stop_server); running again
+        after it, whatever happened, so the tests that follow have their
+        database."""
+        try:
+            yield
+        finally:
+            if not self.running():
+                self.start_server()
 
     def stop_server(self) -> None:
         self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop", check=False)
