@@ -17,6 +17,8 @@ import structlog
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from acd.config import AcdConfig, load_config
+from acd.routing import Router
 from crm_bridge import db
 from crm_bridge.migrate import upgrade_async
 from crm_bridge.services import CrmService
@@ -53,6 +55,7 @@ class Core:
     crm: CrmService
     tickets: TicketService
     live_store: LiveCallStore
+    acd_config: AcdConfig
     schema_ready: bool = False
     static_dir: Path = STATIC_DIR
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -82,18 +85,19 @@ def build_core(settings: Settings) -> Core:
     )
     actions = AmiActions(conn)
     pump = EventPump(conn, actions, tracker, bus)
-    agi = AgiServer(settings.agi_host, settings.agi_port)
-    agi.add_route("hotline", hotline_entry)
-    agi.add_route("ping", ping)
+    acd_config = load_config(settings.acd_config)  # a bad file stops the start here
     url = settings.effective_database_url
     engine = db.make_engine(url)
+    crm = CrmService(engine, local_area_code=settings.local_area_code)
+    agi = AgiServer(settings.agi_host, settings.agi_port)
+    agi.add_route("hotline", hotline_entry(Router(acd_config, crm)))
+    agi.add_route("ping", ping)
     writer = CallRecordWriter(engine, settings.var_dir / "spool", bus,
                               local_area_code=settings.local_area_code)
-    crm = CrmService(engine, local_area_code=settings.local_area_code)
     tickets = TicketService(engine, zone=settings.site_timezone)
     live_store = LiveCallStore(settings.var_dir / "live-calls.json")
     return Core(settings, bus, tracker, conn, actions, pump, agi, engine, url, writer, crm,
-                tickets, live_store)
+                tickets, live_store, acd_config)
 
 
 async def ensure_schema(core: Core) -> None:

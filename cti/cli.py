@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cti import paths
+
 if TYPE_CHECKING:
     from cti.settings import Settings
 
@@ -164,6 +166,35 @@ def cmd_db(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
+# ---------------------------------------------------------------------- acd
+def cmd_acd(args: argparse.Namespace) -> int:
+    """Render Asterisk's queues and penalty rules from the ACD config (or,
+    with --check, say whether the files on disk are what it renders)."""
+    from acd.config import load_config, rendered_files
+    from cti.settings import load_settings
+
+    settings = load_settings(args.config)
+    cfg = load_config(settings.acd_config)
+    target = args.conf_dir
+    stale = []
+    for rel, text in rendered_files(cfg).items():
+        path = target / rel
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current == text:
+            continue
+        stale.append(str(path))
+        if not args.check:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    if args.check and stale:
+        return _fail(EXIT_CONFIG, f"acd render --check: not what {settings.acd_config} "
+                                  f"renders: {', '.join(stale)} (run 'hotline acd render')")
+    if not stale:
+        print(f"{target}: queues and rules are what {settings.acd_config} renders")
+    return 0
+
+
 # ---------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
     from cti import demo
@@ -202,6 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--config", type=Path)
     b.set_defaults(func=cmd_db)
 
+    q = sub.add_parser("acd", help="queues and skills")
+    q.add_argument("action", choices=["render"])
+    q.add_argument("--check", action="store_true",
+                   help="do not write; exit 2 if the files differ from the config")
+    q.add_argument("--conf-dir", type=Path, default=paths.asterisk_conf_dir(),
+                   help="the Asterisk config dir to write into (default: asterisk-conf/)")
+    q.add_argument("--config", type=Path)
+    q.set_defaults(func=cmd_acd)
+
     d = sub.add_parser("demo", help="run the server and the simulator in the background")
     d.add_argument("action", choices=["start", "stop"])
     d.add_argument("--config", type=Path)
@@ -214,10 +254,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd == "asterisk" and args.action == "cli" and not args.command:
         return _fail(EXIT_CONFIG, "asterisk cli: give the Asterisk CLI command to run")
     from cti.settings import ConfigError
+    from cti.yamlconf import YamlConfigError
 
     try:
         code: int = args.func(args)
-    except ConfigError as exc:  # a bad setting, from any command
+    except (ConfigError, YamlConfigError) as exc:  # a bad setting, from any command
         return _fail(EXIT_CONFIG, f"config error: {exc}")
     return code
 

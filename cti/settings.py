@@ -59,6 +59,9 @@ class Settings(BaseSettings):
 
     var_dir: Path = Field(default_factory=paths.var_dir)
 
+    # queues and skills (acd/queues.yaml unless given)
+    acd_config: Path = Field(default_factory=lambda: paths.PROJECT_ROOT / "acd" / "queues.yaml")
+
     # the site: times typed without a zone (appointment windows) are in this
     # zone; 8-digit local numbers get this area code
     site_timezone: str = "Asia/Shanghai"

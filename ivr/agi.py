@@ -21,9 +21,11 @@ from collections.abc import Awaitable, Callable
 import structlog
 from panoramisk.fast_agi import Request
 
+from acd.routing import Router
+
 log = structlog.get_logger("ivr.agi")
 
-Route = Callable[[Request], Awaitable[None]]
+AgiHandler = Callable[[Request], Awaitable[None]]
 HEADER_DEADLINE = 5.0
 MAX_HEADER_BYTES = 64 * 1024
 
@@ -31,12 +33,12 @@ MAX_HEADER_BYTES = 64 * 1024
 class AgiServer:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
-        self.routes: dict[str, Route] = {}
+        self.routes: dict[str, AgiHandler] = {}
         self._server: asyncio.AbstractServer | None = None
         self.requests = 0
         self.failures = 0
 
-    def add_route(self, path: str, handler: Route) -> None:
+    def add_route(self, path: str, handler: AgiHandler) -> None:
         if not asyncio.iscoroutinefunction(handler):
             raise TypeError(f"AGI route {path!r}: handler must be an async function")
         if path in self.routes:
@@ -100,11 +102,28 @@ class AgiServer:
                 await writer.wait_closed()
 
 
-async def hotline_entry(request: Request) -> None:
-    """The hotline's entry route until the IVR menus are in place: send every
-    caller to the general queue, and say so in the IVR path."""
-    await request.send_command('SET VARIABLE HOTLINE_IVR_PATH "entry"')
-    await request.send_command("SET VARIABLE HOTLINE_QUEUE general-service")
+def hotline_entry(router: Router) -> AgiHandler:
+    """The hotline's entry route until the IVR menus are in place: the ACD's
+    routing decision (queue by dialled number, VIP priority, overflow) as
+    channel variables for the dialplan's Queue()."""
+
+    async def entry(request: Request) -> None:
+        dialled = await get_variable(request, "HOTLINE_DNID")
+        caller = request.headers.get("agi_callerid", "")
+        route = await router.route(dialled, "" if caller == "unknown" else caller)
+        await request.send_command('SET VARIABLE HOTLINE_IVR_PATH "entry"')
+        for name, value in route.channel_variables().items():
+            await request.send_command(f'SET VARIABLE {name} "{value}"')
+        log.info("agi_routed", queue=route.queue, priority=route.priority, vip=route.vip,
+                 customer_id=route.customer_id)
+
+    return entry
+
+
+async def get_variable(request: Request, name: str) -> str:
+    result = await request.send_command(f"GET VARIABLE {name}")
+    value = result.get("result", ("", ""))
+    return str(value[1] or "") if isinstance(value, tuple) and value[0] == "1" else ""
 
 
 async def ping(request: Request) -> None:
