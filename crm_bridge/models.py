@@ -24,6 +24,8 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -209,6 +211,54 @@ class Agent(Base):
     name: Mapped[str] = mapped_column(String(50))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # the ACD session: what Asterisk's queues must hold for this agent (re-added
+    # from here after an Asterisk restart)
+    device: Mapped[str | None] = mapped_column(String(120))
+    logged_in_at: Mapped[dt.datetime | None] = mapped_column()
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    pause_reason: Mapped[str | None] = mapped_column(String(30))
+
+    skills: Mapped[list[AgentSkill]] = relationship(
+        back_populates="agent", cascade="all, delete-orphan", order_by="AgentSkill.skill")
+
+
+class AgentSkill(Base):
+    """A skill an agent has, 1 (novice) to 5 (expert); see acd/queues.yaml."""
+
+    __tablename__ = "agent_skills"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    skill: Mapped[str] = mapped_column(String(40))
+    level: Mapped[int] = mapped_column(Integer)
+
+    agent: Mapped[Agent] = relationship(back_populates="skills")
+
+    __table_args__ = (
+        CheckConstraint("level BETWEEN 1 AND 5", name="level_range"),
+        UniqueConstraint("agent_id", "skill", name="uq_agent_skills_agent_id_skill"),
+    )
+
+
+class AgentInterval(Base):
+    """A stretch of time an agent spent in one state (with the pause reason,
+    and the call for ringing / on-call / on-hold / wrap-up): the raw material
+    of occupancy, AHT's wrap-up part and the pause report."""
+
+    __tablename__ = "agent_intervals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent: Mapped[str] = mapped_column(String(20))  # the agent's code
+    state: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(30))
+    started_at: Mapped[dt.datetime] = mapped_column()
+    ended_at: Mapped[dt.datetime] = mapped_column()
+    call_linkedid: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_agent_intervals_agent_started_at", "agent", "started_at"),
+        Index("ix_agent_intervals_started_at", "started_at"),
+    )
 
 
 class Ticket(Base):
@@ -288,6 +338,7 @@ class CallRecord(Base):
     outcome: Mapped[str] = mapped_column(String(24))
     transfers: Mapped[int] = mapped_column(Integer, default=0)
     holds: Mapped[int] = mapped_column(Integer, default=0)
+    hold_seconds: Mapped[float | None] = mapped_column(Float)
     recording_file: Mapped[str | None] = mapped_column(String(300))
     disposition: Mapped[str | None] = mapped_column(String(40))
     hangup_cause: Mapped[str | None] = mapped_column(String(80))

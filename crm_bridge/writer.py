@@ -33,8 +33,8 @@ log = structlog.get_logger("crm_bridge.writer")
 
 FIELDS = ("linkedid", "caller_number", "caller_name", "dialled", "started_at", "answered_at",
           "ended_at", "ivr_path", "language", "queue", "wait_seconds", "agent", "outcome",
-          "transfers", "holds", "recording_file", "disposition", "hangup_cause", "ticket_id",
-          "extra")
+          "transfers", "holds", "hold_seconds", "recording_file", "disposition", "hangup_cause",
+          "ticket_id", "extra")
 
 
 def outcome_of(call: Call) -> CallOutcome:
@@ -68,6 +68,7 @@ def record_of(call: Call) -> dict[str, Any]:
         "outcome": outcome_of(call).value,
         "transfers": call.transfer_count,
         "holds": call.hold_count,
+        "hold_seconds": round(call.hold_seconds, 3),
         "recording_file": None,
         "disposition": None,
         "hangup_cause": call.hangup_cause,

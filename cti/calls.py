@@ -126,6 +126,16 @@ class Call:
         return [s for s, _ in self.history]
 
     @property
+    def hold_seconds(self) -> float:
+        """Time spent on hold, from the state history."""
+        total = 0.0
+        for (state, at), nxt in zip(self.history, [*self.history[1:], None], strict=True):
+            if state is CallState.ON_HOLD:
+                end = nxt[1] if nxt is not None else (self.ended_at or at)
+                total += max(0.0, end - at)
+        return total
+
+    @property
     def wait_seconds(self) -> float | None:
         if self.queued_at is None:
             return None

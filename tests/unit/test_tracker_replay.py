@@ -175,10 +175,10 @@ def test_hold_unhold_and_transfer_states() -> None:
         return AmiMessage({"Event": name, "Uniqueid": agent_leg, "Linkedid": call.call_id,
                            **headers})
 
-    tracker.handle(ev("Hold", MusicClass="default"))
+    tracker.handle(ev("Hold", MusicClass="default", Timestamp="2000000000.0"))
     assert call.state is S.ON_HOLD and call.hold_count == 1
-    tracker.handle(ev("Unhold"))
-    assert call.state is S.CONNECTED
+    tracker.handle(ev("Unhold", Timestamp="2000000042.5"))
+    assert call.state is S.CONNECTED and call.hold_seconds == 42.5
     tracker.handle(AmiMessage({"Event": "BlindTransfer", "Result": "Success",
                                "TransfererUniqueid": agent_leg, "TransfererLinkedid": call.call_id,
                                "Extension": "8002", "Context": "agent-phones"}))
