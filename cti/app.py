@@ -17,8 +17,11 @@ import structlog
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from acd.board import Board
 from acd.config import AcdConfig, load_config
+from acd.intervals import IntervalWriter
 from acd.routing import Router
+from acd.service import AcdService
 from crm_bridge import db
 from crm_bridge.migrate import upgrade_async
 from crm_bridge.services import CrmService
@@ -26,6 +29,7 @@ from crm_bridge.tickets import TicketService
 from crm_bridge.writer import CallRecordWriter
 from cti import paths, sandbox
 from cti.ami import AmiActions, AmiConnection
+from cti.api_acd import add_acd_routes
 from cti.api_crm import add_crm_routes
 from cti.bus import EventBus
 from cti.calls import CallTracker
@@ -56,6 +60,9 @@ class Core:
     tickets: TicketService
     live_store: LiveCallStore
     acd_config: AcdConfig
+    board: Board
+    acd: AcdService
+    intervals: IntervalWriter
     schema_ready: bool = False
     static_dir: Path = STATIC_DIR
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -96,8 +103,11 @@ def build_core(settings: Settings) -> Core:
                               local_area_code=settings.local_area_code)
     tickets = TicketService(engine, zone=settings.site_timezone)
     live_store = LiveCallStore(settings.var_dir / "live-calls.json")
+    board = Board(acd_config, bus, zone=settings.site_timezone)
+    acd = AcdService(engine, actions, board, acd_config)
+    intervals = IntervalWriter(engine, bus)
     return Core(settings, bus, tracker, conn, actions, pump, agi, engine, url, writer, crm,
-                tickets, live_store, acd_config)
+                tickets, live_store, acd_config, board, acd, intervals)
 
 
 async def ensure_schema(core: Core) -> None:
@@ -115,7 +125,28 @@ async def ensure_schema(core: Core) -> None:
             continue
         core.schema_ready = True
         log.info("database_ready", url=db.describe(core.database_url))
+        try:
+            core.board.seed_calls_today(await core.acd.calls_today(core.settings.site_timezone))
+        except Exception as exc:  # a count for the wallboard: not worth failing over
+            log.warning("calls_today_not_read", error=f"{type(exc).__name__}: {exc}"[:200])
         return
+
+
+async def acd_upkeep(core: Core, interval: float = 0.5) -> None:
+    """Wrap-ups end on time; after each resync, members Asterisk lost (it
+    restarted) are put back as the database remembers them."""
+    seen_resync = 0
+    while True:
+        await asyncio.sleep(interval)
+        core.board.tick()
+        session = core.pump.resynced_session
+        if session != seen_resync and core.pump.in_sync and core.schema_ready:
+            seen_resync = session
+            try:
+                await core.acd.reconcile()
+            except Exception as exc:  # AMI or database gone again: next resync retries
+                log.warning("acd_reconcile_failed", error=f"{type(exc).__name__}: {exc}"[:200])
+                seen_resync = 0
 
 
 async def keep_live_calls(core: Core, interval: float = 0.5) -> None:
@@ -150,6 +181,8 @@ async def running(core: Core) -> AsyncIterator[Core]:
         core.tasks.append(asyncio.create_task(ensure_schema(core), name="database-schema"))
         core.tasks.append(asyncio.create_task(core.writer.run(), name="call-record-writer"))
         core.tasks.append(asyncio.create_task(keep_live_calls(core), name="live-call-store"))
+        core.tasks.append(asyncio.create_task(core.intervals.run(), name="agent-intervals"))
+        core.tasks.append(asyncio.create_task(acd_upkeep(core), name="acd-upkeep"))
         log.info("core_started", ami=f"{core.settings.ami_host}:{core.settings.ami_port}",
                  database=db.describe(core.database_url), agi_port=core.agi.port,
                  restored_calls=restored)
@@ -178,5 +211,6 @@ def build_app(settings: Settings, core: Core | None = None) -> web.Application:
     app.cleanup_ctx.append(_core_ctx)
     add_routes(app)
     add_crm_routes(app, app[CORE].crm, app[CORE].tickets)
+    add_acd_routes(app, app[CORE].acd)
     app.router.add_static("/static/", STATIC_DIR, show_index=False)
     return app

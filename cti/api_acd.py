@@ -1,0 +1,89 @@
+"""REST handlers for the ACD: agents (create, skills, log in, log out, pause,
+unpause, state) and the live queues. Thin: validate, call AcdService."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from acd.service import (
+    AcdService,
+    AgentIn,
+    AgentPatch,
+    LoginIn,
+    PauseIn,
+    create_agent,
+    update_agent,
+)
+from cti.api_crm import json_body, validate
+from cti.web import json_dumps
+
+ACD: web.AppKey[AcdService] = web.AppKey("acd")
+
+
+def _code(request: web.Request) -> str:
+    return request.match_info["code"]
+
+
+def _ok(data: object, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=json_dumps)
+
+
+async def list_agents(request: web.Request) -> web.Response:
+    agents = await request.app[ACD].agents()
+    return _ok({"agents": agents, "count": len(agents)})
+
+
+async def post_agent(request: web.Request) -> web.Response:
+    data = validate(AgentIn, await json_body(request))
+    return _ok(await create_agent(request.app[ACD], data), status=201)
+
+
+async def get_agent(request: web.Request) -> web.Response:
+    return _ok(await request.app[ACD].state(_code(request)))
+
+
+async def patch_agent(request: web.Request) -> web.Response:
+    patch = validate(AgentPatch, await json_body(request))
+    return _ok(await update_agent(request.app[ACD], _code(request), patch))
+
+
+async def login(request: web.Request) -> web.Response:
+    data = validate(LoginIn, await json_body(request))
+    return _ok(await request.app[ACD].login(_code(request), data.device))
+
+
+async def logout(request: web.Request) -> web.Response:
+    return _ok(await request.app[ACD].logout(_code(request)))
+
+
+async def pause(request: web.Request) -> web.Response:
+    data = validate(PauseIn, await json_body(request))
+    return _ok(await request.app[ACD].pause(_code(request), data.reason))
+
+
+async def unpause(request: web.Request) -> web.Response:
+    return _ok(await request.app[ACD].unpause(_code(request)))
+
+
+async def list_queues(request: web.Request) -> web.Response:
+    queues = request.app[ACD].queues()
+    return _ok({"queues": queues, "count": len(queues)})
+
+
+async def get_queue(request: web.Request) -> web.Response:
+    return _ok(request.app[ACD].queue(request.match_info["name"]))
+
+
+def add_acd_routes(app: web.Application, acd: AcdService) -> None:
+    app[ACD] = acd
+    r = app.router
+    r.add_get("/api/v1/agents", list_agents)
+    r.add_post("/api/v1/agents", post_agent)
+    r.add_get("/api/v1/agents/{code}", get_agent)
+    r.add_patch("/api/v1/agents/{code}", patch_agent)
+    r.add_post("/api/v1/agents/{code}/login", login)
+    r.add_post("/api/v1/agents/{code}/logout", logout)
+    r.add_post("/api/v1/agents/{code}/pause", pause)
+    r.add_post("/api/v1/agents/{code}/unpause", unpause)
+    r.add_get("/api/v1/queues", list_queues)
+    r.add_get("/api/v1/queues/{name}", get_queue)
