@@ -8,9 +8,11 @@ that after an Asterisk restart the members are put back as they were
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -19,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from acd.board import AgentState, Board, PauseReason
+from acd.board import AgentLive, AgentState, Board, PauseReason
 from acd.config import AcdConfig
 from crm_bridge.models import Agent, AgentSkill, CallRecord
 from cti.ami import AmiActionFailed, AmiActions, AmiError
@@ -127,6 +129,7 @@ class AcdService:
             row.device, row.logged_in_at = device, dt.datetime.now(dt.UTC)
             row.paused, row.pause_reason = False, None
         log.info("agent_logged_in", agent=code, device=device, queues=memberships)
+        await self._settled(code, lambda a: set(a.queues) >= set(memberships))
         return await self.state(code)
 
     async def logout(self, code: str) -> dict[str, Any]:
@@ -140,6 +143,7 @@ class AcdService:
                 await self.actions.queue_remove(queue, device or "")
         await self._remember(agent.id, device=None, paused=False, reason=None)
         log.info("agent_logged_out", agent=code)
+        await self._settled(code, lambda a: not a.queues)
         return await self.state(code)
 
     async def pause(self, code: str, reason: PauseReason) -> dict[str, Any]:
@@ -151,6 +155,7 @@ class AcdService:
         await self.actions.queue_pause(live.device, True, reason=reason.value)
         agent = await self._agent(code)
         await self._remember(agent.id, device=live.device, paused=True, reason=reason.value)
+        await self._settled(code, lambda a: a.paused and a.pause_reason == reason.value)
         return await self.state(code)
 
     async def unpause(self, code: str) -> dict[str, Any]:
@@ -162,7 +167,17 @@ class AcdService:
             raise AcdError(f"agent {code} is not paused", error_id="agent-not-paused")
         await self.actions.queue_pause(live.device, False)
         await self._remember(agent.id, device=live.device, paused=False, reason=None)
+        await self._settled(code, lambda a: not a.paused)
         return await self.state(code)
+
+    async def _settled(self, code: str, done: Callable[[AgentLive], bool],
+                       timeout: float = 2.0) -> None:
+        """Until the board shows the change Asterisk has confirmed by event, so
+        the answer shows the agent's new state (a few ms; at most ``timeout``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not done(self.board.agent(code)) and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
     async def _remember(self, agent_id: int, *, device: str | None, paused: bool,
                         reason: str | None) -> None:

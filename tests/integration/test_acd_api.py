@@ -1,0 +1,90 @@
+"""The ACD's REST API over HTTP: invalid operations are 4xx with a stable
+error id, and nothing changes in Asterisk."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from cti.api_acd import add_acd_routes
+from cti.app import Core
+from cti.web import error_middleware
+
+
+@pytest.fixture
+async def client(core: Core) -> AsyncIterator[TestClient[Any, Any]]:
+    app = web.Application(middlewares=[error_middleware])
+    add_acd_routes(app, core.acd)
+    async with TestClient(TestServer(app)) as c:
+        resp = await c.post("/api/v1/agents", json={
+            "code": "8201", "name": "赵敏", "skills": {"tv": 3, "mandarin": 5}})
+        assert resp.status == 201, await resp.text()
+        yield c
+
+
+BAD = [
+    ("post", "/api/v1/agents/8201/pause", {"json": {"reason": "break"}}, 409,
+     "agent-logged-out", None),
+    ("post", "/api/v1/agents/8201/unpause", {}, 409, "agent-logged-out", None),
+    ("post", "/api/v1/agents/8201/logout", {}, 409, "agent-logged-out", None),
+    ("post", "/api/v1/agents/8201/login", {"json": {"device": "PJSIP/nobody"}}, 422,
+     "unknown-device", None),
+    ("post", "/api/v1/agents/8201/login", {"json": {"device": "Local/1@nowhere/n"}}, 422,
+     "unknown-device", None),
+    ("post", "/api/v1/agents/8201/login", {"json": {"device": "SIP/8201"}}, 422,
+     "unknown-device", None),
+    ("post", "/api/v1/agents/8201/login", {"json": {}}, 422, "invalid-request", "device"),
+    ("post", "/api/v1/agents/9999/login", {"json": {"device": "PJSIP/x"}}, 404,
+     "agent-not-found", None),
+    ("post", "/api/v1/agents/8201/pause", {"json": {"reason": "nap"}}, 422,
+     "invalid-request", "reason"),
+    ("get", "/api/v1/queues/dishwasher-zh", {}, 404, "unknown-queue", None),
+    ("get", "/api/v1/agents/9999", {}, 404, "agent-not-found", None),
+    ("post", "/api/v1/agents", {"json": {"code": "8201", "name": "x"}}, 409, "agent-exists",
+     None),
+    ("post", "/api/v1/agents", {"json": {"code": "8202", "name": "x", "skills": {"golf": 3}}},
+     422, "invalid-request", "skills.golf"),
+    ("post", "/api/v1/agents", {"json": {"code": "8202", "name": "x", "skills": {"tv": 9}}},
+     422, "invalid-request", "skills.tv"),
+    ("post", "/api/v1/agents", {"json": {"code": "8 2", "name": "x"}}, 422,
+     "invalid-request", "code"),
+    ("patch", "/api/v1/agents/8201", {"json": {"skills": {"tv": 0}}}, 422,
+     "invalid-request", "skills.tv"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "status", "error_id", "field"), BAD,
+                         ids=[f"{m} {p} {s}" for m, p, _, s, _, _ in BAD])
+async def test_invalid_operations_are_4xx_with_a_stable_error_id(
+    client: TestClient[Any, Any], core: Core, method: str, path: str,
+    kwargs: dict[str, Any], status: int, error_id: str, field: str | None,
+) -> None:
+    resp = await getattr(client, method)(path, **kwargs)
+    body = await resp.json()
+    assert resp.status == status, body
+    assert body["error"]["id"] == error_id
+    if field:
+        assert field in [f["field"] for f in body["error"]["details"]["fields"]]
+    agent = await (await client.get("/api/v1/agents/8201")).json()
+    assert agent["state"] == "logged_out" and agent["skills"] == {"mandarin": 5, "tv": 3}
+    assert not [e for e in await core.actions.queue_status() if e.name == "QueueMember"]
+
+
+async def test_login_pause_and_the_queue_view_over_http(client: TestClient[Any, Any]) -> None:
+    resp = await client.post("/api/v1/agents/8201/login",
+                             json={"device": "Local/8201@sim-agent-phone/n"})
+    agent = await resp.json()
+    assert resp.status == 200 and agent["queues"] == {"general-service": 0, "tv-zh": 2}
+    resp = await client.post("/api/v1/agents/8201/pause", json={"reason": "lunch"})
+    agent = await resp.json()
+    assert (agent["state"], agent["reason"]) == ("paused", "lunch")
+    tv = await (await client.get("/api/v1/queues/tv-zh")).json()
+    assert tv["queue"] == "tv-zh" and tv["agents_logged_in"] == 1 and tv["waiting"] == 0
+    all_queues = await (await client.get("/api/v1/queues")).json()
+    assert {q["queue"] for q in all_queues["queues"]} >= {"ac-zh", "tv-zh", "english"}
+    resp = await client.post("/api/v1/agents/8201/logout")
+    assert resp.status == 200 and (await resp.json())["state"] == "logged_out"
