@@ -3,8 +3,13 @@ unpause, state) and the live queues. Thin: validate, call AcdService."""
 
 from __future__ import annotations
 
-from aiohttp import web
+import datetime as dt
+from typing import Literal
 
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from acd.kpi import KpiService
 from acd.service import (
     AcdService,
     AgentIn,
@@ -18,6 +23,28 @@ from cti.api_crm import json_body, validate
 from cti.web import json_dumps
 
 ACD: web.AppKey[AcdService] = web.AppKey("acd")
+KPI: web.AppKey[KpiService] = web.AppKey("kpi")
+
+
+class WindowQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    window: Literal["15m", "today"] = "today"
+
+
+class IntervalQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    date: dt.date
+    minutes: int = 30
+    queue: str | None = Field(None, max_length=40)
+
+    @field_validator("minutes")
+    @classmethod
+    def _size(cls, v: int) -> int:
+        if v not in (15, 30, 60):
+            raise ValueError("intervals are 15, 30 or 60 minutes")
+        return v
 
 
 def _code(request: web.Request) -> str:
@@ -74,8 +101,26 @@ async def get_queue(request: web.Request) -> web.Response:
     return _ok(request.app[ACD].queue(request.match_info["name"]))
 
 
-def add_acd_routes(app: web.Application, acd: AcdService) -> None:
+async def stats_queues(request: web.Request) -> web.Response:
+    q = validate(WindowQuery, dict(request.query))
+    return _ok(await request.app[KPI].queues(q.window))
+
+
+async def stats_agents(request: web.Request) -> web.Response:
+    q = validate(WindowQuery, dict(request.query))
+    return _ok(await request.app[KPI].agents(q.window))
+
+
+async def stats_intervals(request: web.Request) -> web.Response:
+    q = validate(IntervalQuery, dict(request.query))
+    if q.queue is not None:
+        request.app[ACD].queue(q.queue)  # 404 unknown-queue
+    return _ok(await request.app[KPI].intervals(q.date, q.minutes, q.queue))
+
+
+def add_acd_routes(app: web.Application, acd: AcdService, kpi: KpiService) -> None:
     app[ACD] = acd
+    app[KPI] = kpi
     r = app.router
     r.add_get("/api/v1/agents", list_agents)
     r.add_post("/api/v1/agents", post_agent)
@@ -87,3 +132,6 @@ def add_acd_routes(app: web.Application, acd: AcdService) -> None:
     r.add_post("/api/v1/agents/{code}/unpause", unpause)
     r.add_get("/api/v1/queues", list_queues)
     r.add_get("/api/v1/queues/{name}", get_queue)
+    r.add_get("/api/v1/stats/queues", stats_queues)
+    r.add_get("/api/v1/stats/agents", stats_agents)
+    r.add_get("/api/v1/stats/intervals", stats_intervals)

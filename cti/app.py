@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from acd.board import Board
 from acd.config import AcdConfig, load_config
 from acd.intervals import IntervalWriter
+from acd.kpi import KpiService
 from acd.routing import Router
 from acd.service import AcdService
 from crm_bridge import db
@@ -63,6 +64,7 @@ class Core:
     board: Board
     acd: AcdService
     intervals: IntervalWriter
+    kpi: KpiService
     schema_ready: bool = False
     static_dir: Path = STATIC_DIR
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -106,8 +108,11 @@ def build_core(settings: Settings) -> Core:
     board = Board(acd_config, bus, zone=settings.site_timezone)
     acd = AcdService(engine, actions, board, acd_config)
     intervals = IntervalWriter(engine, bus)
+    kpi = KpiService(engine, zone=settings.site_timezone, thresholds={
+        name: q.service_level_seconds for name, q in acd_config.all_queues().items()},
+        default_threshold=acd_config.defaults.service_level_seconds)
     return Core(settings, bus, tracker, conn, actions, pump, agi, engine, url, writer, crm,
-                tickets, live_store, acd_config, board, acd, intervals)
+                tickets, live_store, acd_config, board, acd, intervals, kpi)
 
 
 async def ensure_schema(core: Core) -> None:
@@ -211,6 +216,6 @@ def build_app(settings: Settings, core: Core | None = None) -> web.Application:
     app.cleanup_ctx.append(_core_ctx)
     add_routes(app)
     add_crm_routes(app, app[CORE].crm, app[CORE].tickets)
-    add_acd_routes(app, app[CORE].acd)
+    add_acd_routes(app, app[CORE].acd, app[CORE].kpi)
     app.router.add_static("/static/", STATIC_DIR, show_index=False)
     return app

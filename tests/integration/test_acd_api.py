@@ -18,7 +18,7 @@ from cti.web import error_middleware
 @pytest.fixture
 async def client(core: Core) -> AsyncIterator[TestClient[Any, Any]]:
     app = web.Application(middlewares=[error_middleware])
-    add_acd_routes(app, core.acd)
+    add_acd_routes(app, core.acd, core.kpi)
     async with TestClient(TestServer(app)) as c:
         resp = await c.post("/api/v1/agents", json={
             "code": "8201", "name": "赵敏", "skills": {"tv": 3, "mandarin": 5}})
@@ -54,6 +54,13 @@ BAD = [
      "invalid-request", "code"),
     ("patch", "/api/v1/agents/8201", {"json": {"skills": {"tv": 0}}}, 422,
      "invalid-request", "skills.tv"),
+    ("get", "/api/v1/stats/queues", {"params": {"window": "week"}}, 422, "invalid-request",
+     "window"),
+    ("get", "/api/v1/stats/intervals", {"params": {"date": "2026-11-24", "minutes": "20"}},
+     422, "invalid-request", "minutes"),
+    ("get", "/api/v1/stats/intervals", {"params": {}}, 422, "invalid-request", "date"),
+    ("get", "/api/v1/stats/intervals", {"params": {"date": "2026-11-24", "queue": "x"}},
+     404, "unknown-queue", None),
 ]
 
 
@@ -88,3 +95,8 @@ async def test_login_pause_and_the_queue_view_over_http(client: TestClient[Any, 
     assert {q["queue"] for q in all_queues["queues"]} >= {"ac-zh", "tv-zh", "english"}
     resp = await client.post("/api/v1/agents/8201/logout")
     assert resp.status == 200 and (await resp.json())["state"] == "logged_out"
+    stats = await (await client.get("/api/v1/stats/queues", params={"window": "15m"})).json()
+    assert {q["queue"] for q in stats["queues"]} >= {"tv-zh", "ac-zh"}
+    day = await (await client.get("/api/v1/stats/intervals",
+                                  params={"date": "2026-11-24", "minutes": "60"})).json()
+    assert len(day["intervals"]) == 24

@@ -1,0 +1,210 @@
+"""The KPIs supervisors manage by, computed from the call records and the
+agents' state intervals. The formulas are in docs/kpi.md; in short:
+
+    offered          calls that joined the queue
+    short abandons   callers who hung up in the queue within 5 s (not counted
+                     against the service level: they never really waited)
+    service level    answered within T s / (offered - short abandons)
+    SL answered-only answered within T s / answered             (labelled so)
+    ASA              mean wait of answered calls
+    abandon rate     (abandoned - short abandons) / (offered - short abandons)
+    AHT              (talk + hold + wrap-up) / answered
+    occupancy        time handling calls (ringing, talk, hold, wrap-up) /
+                     time available or handling (pauses excluded)
+
+Windows: rolling 15 minutes, today (site time), and 15/30/60-minute intervals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm_bridge.models import AgentInterval, CallRecord
+
+SHORT_ABANDON = 5.0  # seconds
+HANDLING = ("ringing", "on_call", "on_hold", "wrap_up")
+STAFFED = ("available", *HANDLING)
+
+
+@dataclass(frozen=True)
+class CallRow:
+    linkedid: str
+    queue: str | None
+    agent: str | None
+    outcome: str
+    started_at: dt.datetime
+    answered_at: dt.datetime | None
+    ended_at: dt.datetime
+    wait_seconds: float | None
+    hold_seconds: float | None
+
+
+@dataclass(frozen=True)
+class IntervalRow:
+    agent: str
+    state: str
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    call_linkedid: str | None
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, (self.ended_at - self.started_at).total_seconds())
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 4) if b else None
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(sum(values) / len(values), 2) if values else None
+
+
+def talk_seconds(c: CallRow) -> float:
+    if c.answered_at is None:
+        return 0.0
+    return max(0.0, (c.ended_at - c.answered_at).total_seconds() - (c.hold_seconds or 0.0))
+
+
+def queue_kpis(calls: Iterable[CallRow], intervals: Iterable[IntervalRow],
+               threshold: float) -> dict[str, Any]:
+    calls = [c for c in calls if c.queue]
+    wrap = wrapup_by_call(intervals)
+    answered = [c for c in calls if c.outcome == "answered"]
+    abandoned = [c for c in calls if c.outcome == "abandoned"]
+    short = [c for c in abandoned if (c.wait_seconds or 0.0) < SHORT_ABANDON]
+    within = [c for c in answered if (c.wait_seconds or 0.0) <= threshold]
+    offered = len(calls)
+    handle = [talk_seconds(c) + (c.hold_seconds or 0.0) + wrap.get(c.linkedid, 0.0)
+              for c in answered]
+    return {
+        "offered": offered,
+        "answered": len(answered),
+        "abandoned": len(abandoned),
+        "short_abandons": len(short),
+        "answered_within_threshold": len(within),
+        "threshold_seconds": threshold,
+        "service_level": _ratio(len(within), offered - len(short)),
+        "service_level_answered_only": _ratio(len(within), len(answered)),
+        "asa_seconds": _mean([c.wait_seconds or 0.0 for c in answered]),
+        "abandon_rate": _ratio(len(abandoned) - len(short), offered - len(short)),
+        "aht_seconds": _mean(handle),
+        "talk_seconds": round(sum(talk_seconds(c) for c in answered), 1),
+        "hold_seconds": round(sum(c.hold_seconds or 0.0 for c in answered), 1),
+        "wrap_up_seconds": round(sum(wrap.get(c.linkedid, 0.0) for c in answered), 1),
+        "longest_wait_seconds": max((c.wait_seconds or 0.0 for c in calls), default=0.0),
+    }
+
+
+def wrapup_by_call(intervals: Iterable[IntervalRow]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for i in intervals:
+        if i.state == "wrap_up" and i.call_linkedid:
+            out[i.call_linkedid] = out.get(i.call_linkedid, 0.0) + i.seconds
+    return out
+
+
+def agent_kpis(agent: str, calls: Iterable[CallRow],
+               intervals: Iterable[IntervalRow]) -> dict[str, Any]:
+    mine = [i for i in intervals if i.agent == agent]
+    answered = [c for c in calls if c.agent == agent and c.outcome == "answered"]
+    wrap = wrapup_by_call(mine)
+    by_state: dict[str, float] = {}
+    for i in mine:
+        by_state[i.state] = by_state.get(i.state, 0.0) + i.seconds
+    handling = sum(by_state.get(s, 0.0) for s in HANDLING)
+    staffed = sum(by_state.get(s, 0.0) for s in STAFFED)
+    handle = [talk_seconds(c) + (c.hold_seconds or 0.0) + wrap.get(c.linkedid, 0.0)
+              for c in answered]
+    return {
+        "agent": agent,
+        "answered": len(answered),
+        "aht_seconds": _mean(handle),
+        "occupancy": _ratio(handling, staffed),
+        "seconds_by_state": {k: round(v, 1) for k, v in sorted(by_state.items())},
+    }
+
+
+# ---------------------------------------------------------------------- windows
+def window_bounds(window: str, now: dt.datetime, zone: ZoneInfo) -> tuple[dt.datetime,
+                                                                          dt.datetime]:
+    if window == "15m":
+        return now - dt.timedelta(minutes=15), now
+    if window == "today":
+        local = now.astimezone(zone)
+        return dt.datetime.combine(local.date(), dt.time(), zone), now
+    raise ValueError(f"unknown window {window!r}")
+
+
+def buckets(day: dt.date, minutes: int, zone: ZoneInfo) -> list[tuple[dt.datetime,
+                                                                     dt.datetime]]:
+    start = dt.datetime.combine(day, dt.time(), zone)
+    step = dt.timedelta(minutes=minutes)
+    return [(start + k * step, start + (k + 1) * step) for k in range(24 * 60 // minutes)]
+
+
+class KpiService:
+    def __init__(self, engine: AsyncEngine, *, zone: str, thresholds: dict[str, int],
+                 default_threshold: int = 20) -> None:
+        self.engine = engine
+        self.zone = ZoneInfo(zone)
+        self.thresholds = thresholds
+        self.default_threshold = default_threshold
+
+    async def load(self, start: dt.datetime, end: dt.datetime
+                   ) -> tuple[list[CallRow], list[IntervalRow]]:
+        async with self.engine.connect() as conn:
+            calls = [CallRow(*r) for r in await conn.execute(
+                select(CallRecord.linkedid, CallRecord.queue, CallRecord.agent,
+                       CallRecord.outcome, CallRecord.started_at, CallRecord.answered_at,
+                       CallRecord.ended_at, CallRecord.wait_seconds, CallRecord.hold_seconds)
+                .where(CallRecord.started_at >= start, CallRecord.started_at < end))]
+            intervals = [IntervalRow(*r) for r in await conn.execute(
+                select(AgentInterval.agent, AgentInterval.state, AgentInterval.started_at,
+                       AgentInterval.ended_at, AgentInterval.call_linkedid)
+                .where(AgentInterval.started_at < end, AgentInterval.ended_at > start))]
+        # intervals are clipped to the window
+        clipped = [IntervalRow(i.agent, i.state, max(i.started_at, start), min(i.ended_at, end),
+                               i.call_linkedid) for i in intervals]
+        return calls, clipped
+
+    async def queues(self, window: str, now: dt.datetime | None = None) -> dict[str, Any]:
+        now = now or dt.datetime.now(dt.UTC)
+        start, end = window_bounds(window, now, self.zone)
+        calls, intervals = await self.load(start, end)
+        names = sorted({c.queue for c in calls if c.queue} | set(self.thresholds))
+        return {"window": window, "from": start.isoformat(), "to": end.isoformat(),
+                "queues": [{"queue": q, **queue_kpis(
+                    [c for c in calls if c.queue == q], intervals,
+                    self.thresholds.get(q, self.default_threshold))} for q in names],
+                "all": queue_kpis(calls, intervals, self.default_threshold)}
+
+    async def agents(self, window: str, now: dt.datetime | None = None) -> dict[str, Any]:
+        now = now or dt.datetime.now(dt.UTC)
+        start, end = window_bounds(window, now, self.zone)
+        calls, intervals = await self.load(start, end)
+        codes = sorted({i.agent for i in intervals} | {c.agent for c in calls if c.agent})
+        return {"window": window, "from": start.isoformat(), "to": end.isoformat(),
+                "agents": [agent_kpis(a, calls, intervals) for a in codes]}
+
+    async def intervals(self, day: dt.date, minutes: int,
+                        queue: str | None = None) -> dict[str, Any]:
+        spans = buckets(day, minutes, self.zone)
+        calls, intervals = await self.load(spans[0][0], spans[-1][1])
+        if queue:
+            calls = [c for c in calls if c.queue == queue]
+        threshold = self.thresholds.get(queue or "", self.default_threshold)
+        rows = []
+        for a, b in spans:
+            inside = [c for c in calls if a <= c.started_at < b]
+            rows.append({"from": a.isoformat(), "to": b.isoformat(),
+                         **queue_kpis(inside, intervals, threshold)})
+        return {"date": day.isoformat(), "minutes": minutes, "queue": queue,
+                "intervals": rows}
