@@ -255,26 +255,26 @@ class Board:
     def _on_join(self, msg: AmiMessage, at: float) -> None:
         queue = msg.text("Queue", "")
         call_id = msg.text("Linkedid", "") or msg.text("Uniqueid", "")
-        self.waiting.setdefault(queue, {})[call_id] = Waiting(
-            call_id, queue, at, int(msg.text("Position", "0") or 0),
+        position = int(msg.text("Position", "0") or 0)
+        waiting = self.waiting.setdefault(queue, {})
+        for w in waiting.values():  # a caller with priority joins ahead of others
+            if w.position >= position:
+                w.position += 1
+        waiting[call_id] = Waiting(
+            call_id, queue, at, position,
             caller_number=msg.text("CallerIDNum", ""), caller_name=msg.text("CallerIDName", ""))
-        self._renumber(queue, msg)
         self._publish_queue(queue)
 
     def _on_leave(self, msg: AmiMessage, at: float) -> None:
         queue = msg.text("Queue", "")
         call_id = msg.text("Linkedid", "") or msg.text("Uniqueid", "")
-        self.waiting.setdefault(queue, {}).pop(call_id, None)
-        self._renumber(queue, msg)
+        waiting = self.waiting.setdefault(queue, {})
+        gone = waiting.pop(call_id, None)
+        if gone is not None:
+            for w in waiting.values():
+                if w.position > gone.position:
+                    w.position -= 1
         self._publish_queue(queue)
-
-    def _renumber(self, queue: str, msg: AmiMessage) -> None:
-        # positions shift when a caller joins ahead (priority) or leaves; keep
-        # the order Asterisk gave and number from 1
-        entries = sorted(self.waiting[queue].values(),
-                         key=lambda w: (w.position, w.joined_at))
-        for i, w in enumerate(entries, start=1):
-            w.position = i
 
     def _publish_queue(self, queue: str) -> None:
         if self.bus.has_subscribers("acd.queue"):

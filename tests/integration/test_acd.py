@@ -146,3 +146,45 @@ async def test_members_come_back_paused_after_an_asterisk_restart(
 async def _restored(core: Core) -> bool:
     got = await members(core)
     return ("tv-zh", "8102") in got and ("ac-zh", "8101") in got
+
+
+async def test_a_paused_agent_is_never_offered_a_call_and_a_vip_jumps_the_queue(
+    core: Core
+) -> None:
+    from crm_bridge.schemas import CustomerIn, PhoneIn
+
+    await core.crm.create_customer(CustomerIn(name="贵宾", vip=True,
+                                              phones=[PhoneIn(number="13800138888")]))
+    offered: list[str] = []
+    answered: list[str] = []
+    joined: dict[str, int] = {}
+    core.bus.subscribe("ami.AgentCalled", lambda t, m: offered.append(m.text("MemberName")))
+    core.bus.subscribe("ami.AgentConnect",
+                       lambda t, m: answered.append(m.text("CallerIDNum")))
+    core.bus.subscribe("ami.QueueCallerJoin", lambda t, m: joined.__setitem__(
+        m.text("CallerIDNum"), int(m.text("Position"))))
+    await create_agent(core.acd, AgentIn(code="8301", name="甲", skills={"tv": 5, "mandarin": 5}))
+    await create_agent(core.acd, AgentIn(code="8302", name="乙", skills={"tv": 5, "mandarin": 5}))
+    await core.actions.setvar("SIM_AGENT_TALK", "3")
+    await core.acd.login("8301", device("8301"))
+    await core.acd.login("8302", device("8302"))
+    await core.acd.pause("8301", PauseReason.BREAK)
+
+    async def call(number: str) -> None:
+        await core.actions.originate("Local/4008008004@hotline", context="sim-caller",
+                                     exten="s", caller_id=f'"客户" <{number}>',
+                                     variables={"SIM_PATIENCE": "40"})
+
+    await call("13900000001")  # 8302 takes it
+    await wait_until(lambda: core.board.agent("8302").state is AgentState.ON_CALL, 10)
+    await call("13900000002")  # waits: position 1
+    await wait_until(lambda: "13900000002" in joined, 10)
+    await call("13800138888")  # the VIP joins ahead of 13900000002
+    await wait_until(lambda: "13800138888" in joined, 10)
+    assert joined["13900000002"] == 1 and joined["13800138888"] == 1
+    assert [w["caller_number"] for w in core.acd.queue("tv-zh")["callers"]] == [
+        "13800138888", "13900000002"]
+    await wait_until(lambda: len(answered) == 3, 40, "all three answered")
+    assert answered == ["13900000001", "13800138888", "13900000002"]
+    assert set(offered) == {"8302"}  # never the paused agent
+    await logout_all(core)
