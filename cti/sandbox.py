@@ -425,6 +425,12 @@ class Sandbox:
         if pid is None:
             raise SandboxError("Asterisk is not running")
         _signal_and_wait({pid}, signal.SIGKILL, 5)
+        # the AMI socket can outlive the pid by a moment: 'up' right after a
+        # kill would otherwise find the port taken
+        creds = load_credentials(self.credentials_file)
+        deadline = time.monotonic() + 5
+        while creds and _port_open(creds.host, creds.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def status(self) -> dict[str, object]:
         layout = self.layout()
