@@ -77,6 +77,7 @@ def record_of(call: Call) -> dict[str, Any]:
                   # False: the call was gone when the CTI looked again (after an AMI
                   # outage or a CTI restart); ended_at is when that was noticed
                   "end_observed": call.end_observed,
+                  "queues": call.queues,
                   "states": [s.value for s in call.states]},
     }
 

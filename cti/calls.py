@@ -101,7 +101,8 @@ class Call:
     caller_number: str = ""
     caller_name: str = ""
     dialled: str = ""
-    queue: str | None = None
+    queue: str | None = None  # the queue it was routed to
+    queues: list[str] = field(default_factory=list)  # every queue it joined, in order
     queued_at: float | None = None
     agent: str | None = None  # app_queue member name
     agent_interface: str | None = None
@@ -151,6 +152,7 @@ class Call:
             "caller_name": self.caller_name,
             "dialled": self.dialled,
             "queue": self.queue,
+            "queues": self.queues,
             "agent": self.agent,
             "started_at": self.started_at,
             "queued_at": self.queued_at,
@@ -344,8 +346,14 @@ class CallTracker:
             return
         call, leg = found
         self._refresh_leg(leg, msg, call)
-        call.queue = msg.text("Queue", "")
-        call.queued_at = at
+        # a call belongs to the queue it was routed to; an overflow to another
+        # queue is noted, and the wait runs on from the first join
+        queue = msg.text("Queue", "")
+        call.queues.append(queue)
+        if call.queue is None:
+            call.queue = queue
+        if call.queued_at is None:
+            call.queued_at = at
         self._set_state(call, CallState.QUEUED, at)
 
     def _on_queue_abandon(self, msg: AmiMessage, at: float) -> None:
