@@ -109,11 +109,11 @@ async def core(creds: AmiCredentials, tmp_path: Path, sandbox: Sandbox) -> Async
 
 
 @contextlib.asynccontextmanager
-async def running_core(creds: AmiCredentials, var_dir: Path,
-                       database_url: str) -> AsyncIterator[Core]:
+async def running_core(creds: AmiCredentials, var_dir: Path, database_url: str,
+                       **overrides: Any) -> AsyncIterator[Core]:
     settings = load_settings(
         ami_secret=creds.secret, agi_port=free_port(), database_url=database_url,
-        ami_ping_interval=1.0, var_dir=var_dir,
+        ami_ping_interval=1.0, var_dir=var_dir, **overrides,
     )
     c = build_core(settings)
     c.writer.retry_max = 2.0
