@@ -35,7 +35,7 @@ import structlog
 from acd.config import AcdConfig
 from cti.ami.parser import AmiMessage
 from cti.bus import EventBus
-from cti.calls import CallState, CallStateChange
+from cti.calls import CallState, CallStateChange, CallTracker
 
 log = structlog.get_logger("acd.board")
 
@@ -110,8 +110,10 @@ class Waiting:
 
 class Board:
     def __init__(self, config: AcdConfig, bus: EventBus, *,
-                 clock: Callable[[], float] = time.time, zone: str = "Asia/Shanghai") -> None:
+                 clock: Callable[[], float] = time.time, zone: str = "Asia/Shanghai",
+                 calls: CallTracker | None = None) -> None:
         self.config = config
+        self.calls = calls  # to find an agent's call again after a rebuild
         self.bus = bus
         self.clock = clock
         self.zone = ZoneInfo(zone)
@@ -367,6 +369,9 @@ class Board:
                 a.activity = a.activity if a.activity in (AgentState.ON_CALL,
                                                           AgentState.ON_HOLD) \
                     else AgentState.ON_CALL
+                if a.call_id is None and self.calls is not None:
+                    a.call_id = next((c.call_id for c in self.calls.calls.values()
+                                      if c.agent == code), None)
             else:
                 a.activity = None
                 a.call_id = None

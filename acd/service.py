@@ -101,8 +101,11 @@ class AcdService:
         agent = await self._agent(code)
         live = self.board.agent(code)
         if live.state is not AgentState.LOGGED_OUT:
-            if live.device == device:
-                return await self.state(code)  # already there: nothing to do
+            if live.device == device:  # again on the same device: complete what is missing
+                await self._remember(agent.id, device=device, paused=live.paused,
+                                     reason=live.pause_reason)
+                await self.reconcile()
+                return await self.state(code)
             raise AcdError(f"agent {code} is logged in on {live.device}; log out first",
                            error_id="already-logged-in", details={"device": live.device})
         await self._check_device(device)

@@ -105,7 +105,7 @@ def build_core(settings: Settings) -> Core:
                               local_area_code=settings.local_area_code)
     tickets = TicketService(engine, zone=settings.site_timezone)
     live_store = LiveCallStore(settings.var_dir / "live-calls.json")
-    board = Board(acd_config, bus, zone=settings.site_timezone)
+    board = Board(acd_config, bus, zone=settings.site_timezone, calls=tracker)
     acd = AcdService(engine, actions, board, acd_config)
     intervals = IntervalWriter(engine, bus)
     kpi = KpiService(engine, zone=settings.site_timezone, thresholds={

@@ -84,11 +84,12 @@ async def ami(creds: AmiCredentials) -> AsyncIterator[AmiActions]:
 
 
 async def hangup_all(actions: AmiActions) -> None:
-    """Leave Asterisk as the test found it: no calls, no dynamic members."""
-    for ev in await actions.queue_status(QUEUE):
+    """Leave Asterisk as the test found it: no calls, no dynamic members in any queue."""
+    for ev in await actions.queue_status():
         if ev.name == "QueueMember":
             with contextlib.suppress(AmiError):
-                await actions.queue_remove(QUEUE, ev.text("Location", ev.text("Interface", "")))
+                await actions.queue_remove(ev.text("Queue"),
+                                           ev.text("Location", ev.text("Interface", "")))
     for ch in await actions.core_show_channels():
         with contextlib.suppress(AmiError):
             await actions.hangup(ch.text("Channel"))
@@ -110,7 +111,9 @@ async def core(creds: AmiCredentials, tmp_path: Path, sandbox: Sandbox) -> Async
 
 @contextlib.asynccontextmanager
 async def running_core(creds: AmiCredentials, var_dir: Path, database_url: str,
-                       **overrides: Any) -> AsyncIterator[Core]:
+                       fresh: bool = True, **overrides: Any) -> AsyncIterator[Core]:
+    """A core in this process. ``fresh``: hang up every call at start and end
+    (``fresh=False`` restarts a core in the middle of calls)."""
     settings = load_settings(
         ami_secret=creds.secret, agi_port=free_port(), database_url=database_url,
         ami_ping_interval=1.0, var_dir=var_dir, **overrides,
@@ -122,9 +125,10 @@ async def running_core(creds: AmiCredentials, var_dir: Path, database_url: str,
         assert c.conn.connected, c.conn.last_error
         await wait_until(lambda: c.pump.in_sync and c.schema_ready, 15, "resync and schema")
         await point_dialplan_at(c)
-        await hangup_all(c.actions)
+        if fresh:
+            await hangup_all(c.actions)
         yield c
-        if c.conn.connected:
+        if fresh and c.conn.connected:
             await hangup_all(c.actions)
 
 
