@@ -2,7 +2,8 @@
 calls of mixed kinds. The test keeps its own log of what happened (AMI queue
 events, with Asterisk's timestamps) and checks the ACD against it: the right
 skill took each call, wrap-up was honoured, callers overflowed only after
-the thresholds, and the KPIs the server reports equal the hand count.
+the thresholds, agents talking while the server restarted are shown on their
+calls afterwards, and the KPIs the server reports equal the hand count.
 
 The queues are the product's with short times (tests/fixtures/
 acd_scenario.yaml), loaded into the running sandbox for this test only.
