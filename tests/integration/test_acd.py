@@ -14,7 +14,7 @@ from acd.board import AgentState, PauseReason
 from acd.service import AcdError, AgentIn, UnknownDevice, UnknownQueue, create_agent
 from cti.app import Core
 from cti.sandbox import AmiCredentials, Sandbox
-from tests.integration.conftest import running_core, wait_async, wait_until
+from tests.integration.conftest import hangup_all, running_core, wait_async, wait_until
 
 AC_EXPERT = AgentIn(code="8101", name="王芳", skills={"air_conditioner": 5, "mandarin": 5})
 TV_NOVICE = AgentIn(code="8102", name="李强", skills={"tv": 1, "mandarin": 4})
@@ -106,20 +106,22 @@ async def test_agent_state_survives_a_cti_restart(
     creds: AmiCredentials, tmp_path: Path, sandbox: Sandbox
 ) -> None:
     db = f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"
-    async with running_core(creds, tmp_path, db) as core:
+    async with running_core(creds, tmp_path, db, fresh=False) as core:  # members stay
+        await hangup_all(core.actions)
         await create_agent(core.acd, AC_EXPERT)
         await create_agent(core.acd, TV_NOVICE)
         await core.acd.login("8101", device("8101"))
         await core.acd.login("8102", device("8102"))
         await core.acd.pause("8102", PauseReason.TRAINING)
         await wait_until(lambda: core.board.agent("8102").state is AgentState.PAUSED, 5)
-        before = {c: (a.state, a.reason, a.queues) for c, a in core.board.agents.items()}
+        before = {c: (a.state, a.reason, dict(a.queues)) for c, a in core.board.agents.items()}
     async with running_core(creds, tmp_path, db) as core:
         await wait_until(lambda: core.board.agent("8102").state is AgentState.PAUSED, 10,
                          "the board rebuilt from QueueStatus")
-        after = {c: (a.state, a.reason, a.queues) for c, a in core.board.agents.items()}
+        after = {c: (a.state, a.reason, dict(a.queues)) for c, a in core.board.agents.items()}
         assert after == before
         assert after["8102"][:2] == (AgentState.PAUSED, "training")
+        assert await core.acd.reconcile() == []  # rebuilt from Asterisk: nothing to put back
         await logout_all(core)
 
 
