@@ -13,8 +13,8 @@ Agent states (named, one at a time, by precedence):
     available    waiting for a call
 
 Every change closes an interval ``(agent, state, reason, start, end, call)``
-published as ``agent.interval``; the current state goes out as
-``agent.state``. Queue callers come from QueueCallerJoin / Leave / Abandon.
+published as ``acd.interval``; the current state goes out as
+``acd.agent``. Queue callers come from QueueCallerJoin / Leave / Abandon.
 Asterisk keeps the members, so a CTI restart loses nothing: ``rebuild``
 reads them back (paused and reason, in a call or not, last call for the
 wrap-up still running).
@@ -191,6 +191,7 @@ class Board:
         if a is None:
             return
         queue = msg.text("Queue", "")
+        joined = bool(queue) and queue not in a.queues
         if queue:
             a.queues[queue] = int(msg.text("Penalty", "0") or 0)
         a.device = msg.text("Interface", a.device or "") or a.device
@@ -199,12 +200,17 @@ class Board:
             a.pause_reason = (msg.text("PausedReason", "") or msg.text("Reason", "")) \
                 if a.paused else None
         self._recompute(a, at)
+        if joined and queue in self.config.queues:
+            self._publish_queue(queue)
 
     def _on_removed(self, msg: AmiMessage, at: float) -> None:
         a = self._member(msg)
         if a is None:
             return
-        a.queues.pop(msg.text("Queue", ""), None)
+        queue = msg.text("Queue", "")
+        a.queues.pop(queue, None)
+        if queue in self.config.queues:
+            self._publish_queue(queue)
         if not a.queues:
             a.paused, a.pause_reason, a.device = False, None, None
             a.activity, a.call_id, a.wrap_until = None, None, None
@@ -312,13 +318,16 @@ class Board:
                                         AgentState.ON_HOLD) else \
             a.wrap_call_id if a.state is AgentState.WRAP_UP else None
         if a.since and at > a.since and a.state is not AgentState.LOGGED_OUT:
-            self.bus.publish("agent.interval", {
+            self.bus.publish("acd.interval", {
                 "agent": a.code, "state": a.state.value, "reason": a.reason,
                 "started_at": a.since, "ended_at": at, "call_linkedid": call})
         old = a.state
         a.state, a.reason, a.since = state, reason, max(at, a.since) if a.since else at
         log.info("agent_state", agent=a.code, old=old.value, new=state.value, reason=reason)
-        self.bus.publish("agent.state", a.as_dict(self.clock()))
+        self.bus.publish("acd.agent", a.as_dict(self.clock()))
+        for queue in a.queues:  # its agents-by-state changed
+            if queue in self.config.queues:
+                self._publish_queue(queue)
 
     # ------------------------------------------------------------------ rebuild
     def _on_resynced(self, topic: str, payload: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """Agent state intervals into the service database (``agent_intervals``).
 
-The board publishes ``agent.interval`` when an agent's state (or pause
+The board publishes ``acd.interval`` when an agent's state (or pause
 reason) changes; this writer batches them into the database every second.
 While the database is down they wait in memory (at most ``limit``, the oldest
 dropped first, and counted); the open interval of each agent is not written
@@ -28,7 +28,7 @@ class IntervalWriter:
                  limit: int = 100_000) -> None:
         self.engine = engine
         self.interval = interval
-        self._sub = bus.queue("agent.interval", maxsize=limit)
+        self._sub = bus.queue("acd.interval", maxsize=limit)
         self.written = 0
 
     @property

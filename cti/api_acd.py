@@ -4,7 +4,7 @@ unpause, state) and the live queues. Thin: validate, call AcdService."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -20,7 +20,7 @@ from acd.service import (
     update_agent,
 )
 from cti.api_crm import json_body, validate
-from cti.web import json_dumps
+from cti.web import json_dumps, stream_ws, websocket_registry
 
 ACD: web.AppKey[AcdService] = web.AppKey("acd")
 KPI: web.AppKey[KpiService] = web.AppKey("kpi")
@@ -118,9 +118,26 @@ async def stats_intervals(request: web.Request) -> web.Response:
     return _ok(await request.app[KPI].intervals(q.date, q.minutes, q.queue))
 
 
+async def acd_ws(request: web.Request) -> web.WebSocketResponse:
+    """The wallboard's feed: every queue and agent first, then each change
+    (``acd.agent``, ``acd.queue``) as the events come."""
+    acd = request.app[ACD]
+    snapshot = {"type": "snapshot", "queues": acd.queues(), "agents": await acd.agents()}
+
+    def render(topic: str, payload: Any) -> dict[str, Any] | None:
+        if topic == "acd.agent":
+            return {"type": topic, "agent": payload}
+        if topic == "acd.queue":
+            return {"type": topic, "queue": payload}
+        return None  # acd.interval: for the database, not the board
+
+    return await stream_ws(request, acd.board.bus, "acd.*", snapshot, render)
+
+
 def add_acd_routes(app: web.Application, acd: AcdService, kpi: KpiService) -> None:
     app[ACD] = acd
     app[KPI] = kpi
+    websocket_registry(app)
     r = app.router
     r.add_get("/api/v1/agents", list_agents)
     r.add_post("/api/v1/agents", post_agent)
@@ -132,6 +149,7 @@ def add_acd_routes(app: web.Application, acd: AcdService, kpi: KpiService) -> No
     r.add_post("/api/v1/agents/{code}/unpause", unpause)
     r.add_get("/api/v1/queues", list_queues)
     r.add_get("/api/v1/queues/{name}", get_queue)
+    r.add_get("/api/v1/acd/ws", acd_ws)
     r.add_get("/api/v1/stats/queues", stats_queues)
     r.add_get("/api/v1/stats/agents", stats_agents)
     r.add_get("/api/v1/stats/intervals", stats_intervals)

@@ -17,6 +17,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from crm_bridge import db
+from cti.bus import EventBus
 from cti.calls import CallStateChange
 from cti.errors import DomainError
 
@@ -130,21 +131,24 @@ async def status(request: web.Request) -> web.Response:
     }, dumps=json_dumps)
 
 
-async def events_ws(request: web.Request) -> web.WebSocketResponse:
-    """Live call events: a snapshot first, then call.* events as they happen."""
-    core = request.app[CORE]
+async def stream_ws(request: web.Request, bus: EventBus, pattern: str,
+                    snapshot: dict[str, Any],
+                    render: Callable[[str, Any], dict[str, Any] | None]) -> web.WebSocketResponse:
+    """A websocket that sends ``snapshot`` first, then each bus event matching
+    ``pattern`` as ``render`` shapes it (None: not sent). A client that falls
+    1,000 events behind loses the oldest; it can reconnect for a new snapshot."""
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
-    sub = core.bus.queue("call.*", maxsize=1000)
+    sub = bus.queue(pattern, maxsize=1000)
     request.app[WEBSOCKETS].add(ws)
     try:
-        await ws.send_str(json_dumps({"type": "snapshot", "calls": [
-            c.as_dict() for c in core.tracker.calls.values()]}))
+        await ws.send_str(json_dumps(snapshot))
 
         async def pump() -> None:
             async for topic, payload in sub:
-                call = payload.call if isinstance(payload, CallStateChange) else payload
-                await ws.send_str(json_dumps({"type": topic, "call": call.as_dict()}))
+                message = render(topic, payload)
+                if message is not None:
+                    await ws.send_str(json_dumps(message))
 
         sender = asyncio.create_task(pump())
         try:
@@ -159,6 +163,18 @@ async def events_ws(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def events_ws(request: web.Request) -> web.WebSocketResponse:
+    """Live call events: a snapshot first, then call.* events as they happen."""
+    core = request.app[CORE]
+
+    def render(topic: str, payload: Any) -> dict[str, Any]:
+        call = payload.call if isinstance(payload, CallStateChange) else payload
+        return {"type": topic, "call": call.as_dict()}
+
+    return await stream_ws(request, core.bus, "call.*", {"type": "snapshot", "calls": [
+        c.as_dict() for c in core.tracker.calls.values()]}, render)
+
+
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(request.app[CORE].static_dir / "live.html")
 
@@ -169,9 +185,15 @@ async def _close_websockets(app: web.Application) -> None:
         await ws.close(code=1001, message=b"server shutdown")
 
 
+def websocket_registry(app: web.Application) -> None:
+    """Open websockets are tracked so shutdown closes them (idempotent)."""
+    if WEBSOCKETS not in app:
+        app[WEBSOCKETS] = set()
+        app.on_shutdown.append(_close_websockets)
+
+
 def add_routes(app: web.Application) -> None:
-    app[WEBSOCKETS] = set()
-    app.on_shutdown.append(_close_websockets)
+    websocket_registry(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", index)
     app.router.add_get("/api/v1/status", status)

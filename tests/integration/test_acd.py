@@ -42,7 +42,7 @@ async def logout_all(core: Core) -> None:
 
 async def test_login_pause_with_reasons_unpause_logout(core: Core) -> None:
     intervals: list[dict[str, Any]] = []
-    core.bus.subscribe("agent.interval", lambda t, i: intervals.append(i))
+    core.bus.subscribe("acd.interval", lambda t, i: intervals.append(i))
     await create_agent(core.acd, AC_EXPERT)
     state = await core.acd.login("8101", device("8101"))
     assert state["state"] == "available"
@@ -81,7 +81,7 @@ async def test_a_queue_call_takes_the_agent_through_ringing_talk_and_wrap_up(
     core: Core
 ) -> None:
     states: list[str] = []
-    core.bus.subscribe("agent.state", lambda t, s: states.append(s["state"])
+    core.bus.subscribe("acd.agent", lambda t, s: states.append(s["state"])
                        if s["agent"] == "8101" else None)
     await create_agent(core.acd, AC_EXPERT)
     await create_agent(core.acd, TV_NOVICE)

@@ -100,3 +100,27 @@ async def test_login_pause_and_the_queue_view_over_http(client: TestClient[Any, 
     day = await (await client.get("/api/v1/stats/intervals",
                                   params={"date": "2026-11-24", "minutes": "60"})).json()
     assert len(day["intervals"]) == 24
+
+
+async def test_the_wallboard_feed_sends_a_snapshot_then_each_change(
+    client: TestClient[Any, Any]
+) -> None:
+    async with client.ws_connect("/api/v1/acd/ws") as ws:
+        first = await ws.receive_json(timeout=5)
+        assert first["type"] == "snapshot"
+        assert {q["queue"] for q in first["queues"]} >= {"tv-zh", "general-service"}
+        assert [a["agent"] for a in first["agents"]] == ["8201"]
+        resp = await client.post("/api/v1/agents/8201/login",
+                                 json={"device": "Local/8201@sim-agent-phone/n"})
+        assert resp.status == 200
+        seen: list[dict[str, Any]] = []
+        while not any(m["type"] == "acd.queue" and m["queue"]["queue"] == "tv-zh"
+                      and m["queue"]["agents"]["available"] == ["8201"] for m in seen):
+            seen.append(await ws.receive_json(timeout=5))
+        assert any(m["type"] == "acd.agent" and m["agent"]["agent"] == "8201"
+                   and m["agent"]["state"] == "available" for m in seen)
+        await client.post("/api/v1/agents/8201/logout")
+        while True:
+            m = await ws.receive_json(timeout=5)
+            if m["type"] == "acd.agent" and m["agent"]["state"] == "logged_out":
+                break
