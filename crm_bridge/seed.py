@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from crm_bridge.models import (
     Agent,
+    AgentSkill,
     Appliance,
     ApplianceCategory,
     Customer,
@@ -69,6 +70,15 @@ SUMMARIES = {
 }
 AGENTS = [("8001", "林晓"), ("8002", "赵敏"), ("8003", "陈静"), ("8004", "王磊"), ("8005", "周洁"),
           ("8006", "孙鹏")]
+# their skills, 1 (novice) to 5 (expert): the names are acd/queues.yaml's
+AGENT_SKILLS = {
+    "8001": {"air_conditioner": 5, "mandarin": 5, "vip": 4},
+    "8002": {"refrigerator": 4, "washing_machine": 3, "mandarin": 5},
+    "8003": {"tv": 5, "water_heater": 3, "mandarin": 4},
+    "8004": {"english": 5, "mandarin": 3, "air_conditioner": 2},
+    "8005": {"complaints": 5, "mandarin": 5, "refrigerator": 2, "vip": 5},
+    "8006": {"washing_machine": 4, "water_heater": 4, "tv": 2, "mandarin": 4},
+}
 
 
 @dataclass
@@ -180,7 +190,9 @@ async def seed_demo(engine: AsyncEngine, customers: int = 300, seed: int = 2026,
                     address=f"{region} {district}{rng.choice(STREETS)}{rng.randint(1, 300)}号",
                     contact_name=_name(rng), contact_phone=_landline(rng, area)))
         s.add_all(outlets)
-        s.add_all(Agent(code=c, name=n) for c, n in AGENTS)
+        s.add_all(Agent(code=c, name=n, skills=[
+            AgentSkill(skill=k, level=v) for k, v in sorted(AGENT_SKILLS[c].items())])
+            for c, n in AGENTS)
         await s.flush()
 
         bar = progress(customers, "customers")

@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("simulate", help="simulated agents and callers against the sandbox")
     m.add_argument("--config", type=Path)
-    m.add_argument("--agents", type=int, default=3)
+    m.add_argument("--agents", type=int, default=6, help="the demo agents 8001... to log in")
     m.add_argument("--calls-per-minute", type=float, default=6.0)
     m.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until stopped")
     m.add_argument("--talk", type=float, default=20.0, help="seconds each simulated agent talks")

@@ -75,7 +75,7 @@ def start(settings: Settings) -> int:
         stop(settings)
         return 1
     if _alive(d / "simulator.pid") is None:
-        _spawn("simulator", ["simulate", "--agents", "3", "--calls-per-minute", "8",
+        _spawn("simulator", ["simulate", "--agents", "6", "--calls-per-minute", "10",
                              "--talk", "25"], d)
     print(f"""
   Hotline demo is running (Asterisk sandbox, CTI server, call simulator).
@@ -83,7 +83,10 @@ def start(settings: Settings) -> int:
     Live calls      {base}/
     Health          {base}/healthz
     REST API        {base}/api/v1/live/calls
-    Event stream    ws://127.0.0.1:{settings.http_port}/api/v1/live/ws
+                    {base}/api/v1/queues   {base}/api/v1/agents
+                    {base}/api/v1/stats/queues?window=today
+    Event streams   ws://127.0.0.1:{settings.http_port}/api/v1/live/ws (calls)
+                    ws://127.0.0.1:{settings.http_port}/api/v1/acd/ws (queues, agents)
     Logs            {d}/serve.log, {d}/simulator.log
 
   Stop everything with: make down

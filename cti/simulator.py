@@ -1,28 +1,32 @@
 """A small call simulator for the demo: simulated agents and callers.
 
-Agents are Local channels to ``sim-agent-phone`` (they answer and talk for a
-while) added to the general queue. Callers are Originates of
-``Local/<hotline>@hotline`` whose other side runs ``sim-caller`` with a
-random patience. Names and numbers look like the hotline's real callers.
+Agents are the demo's agents (8001...) logged in through the server's REST
+API, as an agent console would, each on a Local channel to
+``sim-agent-phone`` (it answers and talks for a while); now and then one
+takes a break. Callers are Originates of ``Local/<number>@hotline`` (the
+hotline's product-line numbers, as in acd/queues.yaml) whose other side runs
+``sim-caller`` with a random patience. Names and numbers look like the
+hotline's real callers; some are known customers (张三 of the demo data).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 
+import aiohttp
 import structlog
 
-from cti.ami import AmiActionFailed, AmiActions, AmiConnection, AmiError
+from acd.config import load_config
+from cti.ami import AmiActions, AmiConnection, AmiError
 from cti.app import ami_secret
 from cti.settings import Settings
 
 log = structlog.get_logger("cti.simulator")
 
-HOTLINE_NUMBER = "4008008000"
-QUEUE = "general-service"
+KNOWN_CALLERS = [("张三", "13800138000")]  # in the demo data (crm_bridge/seed.py)
+BREAKS = ["break", "lunch", "training", "meeting", "after_call_work"]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰",
          "娟", "涛", "明", "超", "秀兰", "霞", "平", "刚", "桂英", "晶"]
@@ -43,6 +47,29 @@ def agent_interface(ext: int) -> str:
     return f"Local/{ext}@sim-agent-phone/n"
 
 
+class ServerApi:
+    """The few REST calls the simulated agents make."""
+
+    def __init__(self, settings: Settings) -> None:
+        host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "") else settings.http_host
+        self.base = f"http://{host}:{settings.http_port}/api/v1"
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+
+    async def post(self, path: str, body: dict[str, str] | None = None) -> int:
+        try:
+            async with self.session.post(self.base + path, json=body or {}) as resp:
+                if resp.status >= 400:
+                    log.warning("simulator_api_refused", path=path, status=resp.status,
+                                body=(await resp.text())[:200])
+                return resp.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("simulator_api_unreachable", path=path, error=str(exc))
+            return 0
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
 async def run_simulator(settings: Settings, *, agents: int, rate: float, duration: float,
                         talk: float, seed: int | None = None) -> None:
     conn = AmiConnection(settings.ami_host, settings.ami_port, settings.ami_username,
@@ -51,28 +78,42 @@ async def run_simulator(settings: Settings, *, agents: int, rate: float, duratio
     if not conn.connected:
         raise AmiError(f"cannot reach Asterisk at {settings.ami_host}:{settings.ami_port}")
     actions = AmiActions(conn)
+    api = ServerApi(settings)
     rng = random.Random(seed)
+    numbers = sorted(load_config(settings.acd_config).numbers)
     exts = [8001 + i for i in range(agents)]
     await actions.setvar("SIM_AGENT_TALK", str(int(talk)))
-    for ext in exts:
-        with contextlib.suppress(AmiActionFailed):  # already a member
-            await actions.queue_add(QUEUE, agent_interface(ext), member_name=f"agent-{ext}")
+    for ext in exts:  # until the server answers (it may still be starting)
+        for _ in range(30):
+            if await api.post(f"/agents/{ext}/login", {"device": agent_interface(ext)}) in (
+                    200, 404, 409, 422):
+                break
+            await asyncio.sleep(1)
     log.info("simulator_started", agents=agents, calls_per_minute=rate)
     calls: set[asyncio.Task[None]] = set()
 
     async def one_call() -> None:
-        name, number = random_caller(rng)
+        name, number = rng.choice(KNOWN_CALLERS) if rng.random() < 0.15 else random_caller(rng)
         patience = rng.randint(20, 90)
         try:
             await actions.originate(
-                f"Local/{HOTLINE_NUMBER}@hotline", context="sim-caller", exten="s",
+                f"Local/{rng.choice(numbers)}@hotline", context="sim-caller", exten="s",
                 caller_id=f'"{name}" <{number}>', variables={"SIM_PATIENCE": str(patience)},
                 ring_timeout=20,
             )
         except AmiError as exc:
             log.warning("simulated_call_failed", error=str(exc))
 
+    async def breaks() -> None:
+        while True:
+            await asyncio.sleep(rng.uniform(40, 90))
+            ext = rng.choice(exts)
+            if await api.post(f"/agents/{ext}/pause", {"reason": rng.choice(BREAKS)}) == 200:
+                await asyncio.sleep(rng.uniform(15, 40))
+                await api.post(f"/agents/{ext}/unpause")
+
     deadline = time.monotonic() + duration if duration > 0 else float("inf")
+    pauser = asyncio.create_task(breaks())
     try:
         while time.monotonic() < deadline:
             task = asyncio.create_task(one_call())
@@ -80,9 +121,10 @@ async def run_simulator(settings: Settings, *, agents: int, rate: float, duratio
             task.add_done_callback(calls.discard)
             await asyncio.sleep(rng.expovariate(rate / 60.0) if rate > 0 else 3600)
     finally:
+        pauser.cancel()
         for task in calls:
             task.cancel()
         for ext in exts:
-            with contextlib.suppress(AmiError):
-                await actions.queue_remove(QUEUE, agent_interface(ext))
+            await api.post(f"/agents/{ext}/logout")
+        await api.close()
         await conn.close()

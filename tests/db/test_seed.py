@@ -58,3 +58,17 @@ async def test_demo_data_follows_the_ticket_rules(engine: AsyncEngine) -> None:
             assert (t.closed_at is not None) == (status in (TicketStatus.CLOSED,
                                                             TicketStatus.CANCELLED))
         assert (await s.execute(select(func.count()).select_from(Customer))).scalar_one() == 80
+
+
+def test_demo_agents_have_skills_the_queues_know() -> None:
+    from acd.config import load_config
+    from crm_bridge.seed import AGENT_SKILLS, AGENTS
+
+    cfg = load_config()
+    assert {c for c, _ in AGENTS} == set(AGENT_SKILLS)
+    for code, skills in AGENT_SKILLS.items():
+        assert set(skills) <= set(cfg.skills), code
+        assert cfg.memberships(skills), f"agent {code} would be in no queue"
+    # every queue has someone to answer it
+    covered = {q for skills in AGENT_SKILLS.values() for q in cfg.memberships(skills)}
+    assert covered == set(cfg.queues)
