@@ -12,17 +12,20 @@ STAMP := $(VENV)/.installed
 DEPS_STAMP := var/.system-deps
 
 # Debian packages: debootstrap builds the Asterisk sandbox; sip-tester is
-# SIPp; postgresql gives initdb/pg_ctl for the throwaway test database
-APT_PACKAGES := debootstrap sip-tester postgresql python3-venv ca-certificates
+# SIPp; postgresql gives initdb/pg_ctl for the throwaway test database;
+# espeak-ng and sox render the IVR's prompts
+APT_PACKAGES := debootstrap sip-tester postgresql python3-venv ca-certificates espeak-ng sox
 
 .PHONY: help demo demo-stop down test unit integration lint typecheck bench sandbox system-deps clean
 
 help:
 	@echo "make demo | make test | make bench | make down"
 
-$(DEPS_STAMP):
+$(DEPS_STAMP): Makefile
 	@missing=""; \
 	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
+	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	command -v sox >/dev/null || missing="$$missing sox"; \
 	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
 	{ command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } \
 	  || missing="$$missing postgresql"; \
@@ -49,9 +52,11 @@ $(STAMP): pyproject.toml $(DEPS_STAMP)
 
 sandbox: $(STAMP)
 	$(BIN)/hotline asterisk up
+	$(BIN)/hotline prompts build
 
 demo: $(STAMP)
 	$(BIN)/hotline asterisk up
+	$(BIN)/hotline prompts build
 	$(BIN)/hotline db seed --demo --if-empty
 	$(BIN)/hotline demo start
 
@@ -74,6 +79,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/hotline asterisk up
+	$(BIN)/hotline prompts build
 	@rc=0; $(BIN)/pytest -q --durations=10 || rc=$$?; \
 	$(BIN)/hotline asterisk down || true; \
 	exit $$rc

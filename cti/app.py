@@ -39,6 +39,8 @@ from cti.livestore import LiveCallStore
 from cti.settings import ConfigError, Settings
 from cti.web import CORE, add_routes, error_middleware
 from ivr.agi import AgiServer, hotline_entry, ping
+from ivr.menus import load_menus
+from ivr.prompts import load_catalogue
 
 log = structlog.get_logger("cti.app")
 
@@ -95,6 +97,8 @@ def build_core(settings: Settings) -> Core:
     actions = AmiActions(conn)
     pump = EventPump(conn, actions, tracker, bus)
     acd_config = load_config(settings.acd_config)  # a bad file stops the start here
+    load_menus(settings.ivr_menus, queues=set(acd_config.queues),
+               prompts=set(load_catalogue().prompts))
     url = settings.effective_database_url
     engine = db.make_engine(url)
     crm = CrmService(engine, local_area_code=settings.local_area_code)

@@ -195,6 +195,50 @@ def cmd_acd(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- prompts
+def cmd_prompts(args: argparse.Namespace) -> int:
+    """Build the prompt sound files, or check that none is missing."""
+    from cti.sandbox import Sandbox
+    from cti.settings import load_settings
+    from ivr.prompts import PromptError, build, check, load_catalogue
+
+    settings = load_settings(args.config)
+    sounds = args.sounds_dir or settings.sounds_dir or \
+        Sandbox(settings.var_dir / "asterisk").layout().host_base / "data" / "sounds"
+    catalogue = load_catalogue()
+    if args.action == "check":
+        from ivr.menus import load_menus
+
+        needed = load_menus(settings.ivr_menus).prompts_used()
+        problems = check(catalogue, sounds, needed)
+        for line in problems[:10]:
+            print(line, file=sys.stderr)
+        if len(problems) > 10:
+            print(f"... and {len(problems) - 10} more", file=sys.stderr)
+        if problems:
+            return _fail(EXIT_CONFIG, f"prompts check: {len(problems)} missing "
+                                      f"(run 'hotline prompts build')")
+        print(f"{sounds}: all {len(catalogue.prompts)} prompts built in "
+              f"{', '.join(catalogue.languages)}; every prompt the menus use is there")
+        return 0
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\rprompts   [{'#' * (done * 30 // total):<30}] {done}/{total}")
+            if done == total:
+                sys.stderr.write("\n")
+        elif done == total or done % 25 == 0:
+            sys.stderr.write(f"prompts: {done}/{total}\n")
+
+    try:
+        result = build(catalogue, sounds, force=args.force, progress=progress)
+    except PromptError as exc:
+        return _fail(EXIT_RUNTIME, f"prompts build: {exc}")
+    print(f"{sounds}: {result.rendered} rendered, {result.recorded} from recordings, "
+          f"{result.unchanged} unchanged ({result.total} sound files)")
+    return 0
+
+
 # ---------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
     from cti import demo
@@ -241,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the Asterisk config dir to write into (default: asterisk-conf/)")
     q.add_argument("--config", type=Path)
     q.set_defaults(func=cmd_acd)
+
+    r = sub.add_parser("prompts", help="the IVR's prompts: build sound files, or check")
+    r.add_argument("action", choices=["build", "check"])
+    r.add_argument("--force", action="store_true", help="build: render every prompt again")
+    r.add_argument("--sounds-dir", type=Path, help="default: the setting, else the sandbox's")
+    r.add_argument("--config", type=Path)
+    r.set_defaults(func=cmd_prompts)
 
     d = sub.add_parser("demo", help="run the server and the simulator in the background")
     d.add_argument("action", choices=["start", "stop"])

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
 
     var_dir: Path = Field(default_factory=paths.var_dir)
 
+    # where Asterisk finds its sounds (the prompts go to <sounds_dir>/hotline/<lang>/);
+    # unset: the sandbox's
+    sounds_dir: Path | None = None
+
+    # the IVR's menus (ivr/menus.yaml unless given)
+    ivr_menus: Path = Field(default_factory=lambda: paths.PROJECT_ROOT / "ivr" / "menus.yaml")
+
     # queues and skills (acd/queues.yaml unless given)
     acd_config: Path = Field(default_factory=lambda: paths.PROJECT_ROOT / "acd" / "queues.yaml")
 

@@ -59,6 +59,16 @@ def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
+def line_of(path: Path, loc: tuple[int | str, ...]) -> int | None:
+    """The line of the field at ``loc`` in a YAML file (for checks made after
+    loading, such as references to another file)."""
+    try:
+        return _line_of(yaml.compose(path.read_text(encoding="utf-8"),
+                                     Loader=_UniqueKeyLoader), loc)
+    except (OSError, yaml.YAMLError):
+        return None
+
+
 def load(path: Path, model: type[M]) -> M:
     try:
         text = path.read_text(encoding="utf-8")
