@@ -52,23 +52,24 @@ class Router:
         self.config = config
         self.crm = crm
 
-    async def route(self, dialled: str, caller_number: str, queue: str | None = None) -> Route:
+    async def route(self, dialled: str, caller_number: str, queue: str | None = None,
+                    card: dict[str, object] | None = None) -> Route:
+        """``card``: the caller's CRM card when the caller already looked it up."""
         name = queue or self.config.numbers.get(dialled.strip(), FALLBACK_QUEUE)
         if name not in self.config.queues:
             log.warning("route_unknown_queue", queue=name)
             name = FALLBACK_QUEUE
         q = self.config.queue(name)
         customer_id, vip = None, False
-        if self.crm is not None and caller_number:
+        if card is None and self.crm is not None and caller_number:
             try:
                 card = await self.crm.customer_card(caller_number)
             except Exception as exc:  # the database is down: route anyway
                 log.warning("route_lookup_failed", error=f"{type(exc).__name__}: {exc}"[:200])
-            else:
-                customer = card.get("customer")
-                if isinstance(customer, dict):
-                    customer_id = int(customer["id"])
-                    vip = bool(customer.get("vip"))
+        customer = (card or {}).get("customer")
+        if isinstance(customer, dict):
+            customer_id = int(customer["id"])
+            vip = bool(customer.get("vip"))
         return Route(queue=q.name, priority=self.config.vip_priority if vip else 0,
                      max_wait=q.max_wait, max_penalty=q.first_max_penalty,
                      overflow_queue=q.overflow_queue,

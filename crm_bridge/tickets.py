@@ -69,6 +69,13 @@ class TicketService:
         async with self.sessions() as s:
             return self._out(await self._load(s, ticket_id))
 
+    async def find(self, ticket_id: int) -> dict[str, Any] | None:
+        """The ticket, or None (the IVR's self-service asks by a typed number)."""
+        try:
+            return await self.get(ticket_id)
+        except NotFoundError:
+            return None
+
     async def search(self, q: TicketQuery) -> tuple[list[dict[str, Any]], int]:
         stmt: Select[Ticket] = select(Ticket)
         if q.customer_id:

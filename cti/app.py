@@ -97,17 +97,18 @@ def build_core(settings: Settings) -> Core:
     actions = AmiActions(conn)
     pump = EventPump(conn, actions, tracker, bus)
     acd_config = load_config(settings.acd_config)  # a bad file stops the start here
-    load_menus(settings.ivr_menus, queues=set(acd_config.queues),
-               prompts=set(load_catalogue().prompts))
+    menus = load_menus(settings.ivr_menus, queues=set(acd_config.queues),
+                       prompts=set(load_catalogue().prompts))
     url = settings.effective_database_url
     engine = db.make_engine(url)
     crm = CrmService(engine, local_area_code=settings.local_area_code)
     agi = AgiServer(settings.agi_host, settings.agi_port)
-    agi.add_route("hotline", hotline_entry(Router(acd_config, crm)))
+    tickets = TicketService(engine, zone=settings.site_timezone)
+    agi.add_route("hotline", hotline_entry(Router(acd_config, crm), menus, crm,
+                                           tickets.find, zone=settings.site_timezone))
     agi.add_route("ping", ping)
     writer = CallRecordWriter(engine, settings.var_dir / "spool", bus,
                               local_area_code=settings.local_area_code)
-    tickets = TicketService(engine, zone=settings.site_timezone)
     live_store = LiveCallStore(settings.var_dir / "live-calls.json")
     board = Board(acd_config, bus, zone=settings.site_timezone, calls=tracker)
     acd = AcdService(engine, actions, board, acd_config)

@@ -339,6 +339,10 @@ class CallTracker:
         elif stage == "fallback":
             call.ivr_fallback = True
             self.bus.publish("call.updated", call)
+        elif stage == "routed":  # the IVR is done: its path and the caller's language
+            call.ivr_path = msg.text("IvrPath", "")
+            call.language = msg.text("IvrLanguage", "")  # "Language" is the channel's
+            self.bus.publish("call.updated", call)
 
     def _on_queue_join(self, msg: AmiMessage, at: float) -> None:
         found = self._call_for(msg, at)

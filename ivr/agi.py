@@ -17,11 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 from panoramisk.fast_agi import Request
 
-from acd.routing import Router
+from acd.routing import CustomerLookup, Router
+from ivr.menus import Menus
+from ivr.runner import IvrSession, TicketLookup
 
 log = structlog.get_logger("ivr.agi")
 
@@ -102,20 +105,38 @@ class AgiServer:
                 await writer.wait_closed()
 
 
-def hotline_entry(router: Router) -> AgiHandler:
-    """The hotline's entry route until the IVR menus are in place: the ACD's
-    routing decision (queue by dialled number, VIP priority, overflow) as
-    channel variables for the dialplan's Queue()."""
+def hotline_entry(router: Router, menus: Menus, crm: CustomerLookup | None = None,
+                  tickets: TicketLookup | None = None, zone: str = "Asia/Shanghai"
+                  ) -> AgiHandler:
+    """The hotline's entry: the IVR's menus for the published numbers, then
+    the ACD's routing decision (queue, VIP priority, overflow) as channel
+    variables for the dialplan's Queue()."""
 
     async def entry(request: Request) -> None:
         dialled = await get_variable(request, "HOTLINE_DNID")
         caller = request.headers.get("agi_callerid", "")
-        route = await router.route(dialled, "" if caller == "unknown" else caller)
-        await request.send_command('SET VARIABLE HOTLINE_IVR_PATH "entry"')
+        caller = "" if caller == "unknown" else caller
+        card: dict[str, Any] | None = None
+        if crm is not None and caller:
+            try:
+                card = await crm.customer_card(caller)
+            except Exception as exc:  # the database is down: menus without the greeting
+                log.warning("agi_lookup_failed", error=f"{type(exc).__name__}: {exc}"[:200])
+        queue, language, path = None, "", "direct"
+        if dialled in menus.numbers:
+            outcome = await IvrSession(request, menus, card=card, tickets=tickets,
+                                       zone=zone).run()
+            queue, language, path = outcome.queue, outcome.language, outcome.path_text
+            if outcome.reason == "hangup":
+                log.info("ivr_hangup", path=path)
+                return
+        route = await router.route(dialled, caller, queue=queue, card=card)
+        await request.send_command(f'SET VARIABLE HOTLINE_IVR_PATH "{path}"')
+        await request.send_command(f'SET VARIABLE HOTLINE_LANGUAGE "{language}"')
         for name, value in route.channel_variables().items():
             await request.send_command(f'SET VARIABLE {name} "{value}"')
         log.info("agi_routed", queue=route.queue, priority=route.priority, vip=route.vip,
-                 customer_id=route.customer_id)
+                 customer_id=route.customer_id, ivr_path=path, language=language)
 
     return entry
 

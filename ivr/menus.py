@@ -65,6 +65,7 @@ class Menu(_Strict):
 
 
 class Menus(_Strict):
+    numbers: list[Annotated[str, Field(pattern=r"^\d{3,20}$")]] = Field(min_length=1)
     start: MenuId
     retries: int = Field(default=3, ge=1, le=5)
     timeout: int = Field(default=5, ge=2, le=20)

@@ -22,7 +22,7 @@ from cti.settings import load_settings
 from tests.support.postgres import free_port
 
 QUEUE = "general-service"
-HOTLINE = "Local/4008008000@hotline"
+HOTLINE = "Local/4008008010@hotline"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

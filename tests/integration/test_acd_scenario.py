@@ -42,7 +42,7 @@ MAY_ANSWER = {"8401": {"ac-zh", "general-service"},
               "8402": {"tv-zh", "fridge-zh", "general-service"},
               "8403": {"english"}}
 NUMBER = {"ac-zh": "4008008001", "fridge-zh": "4008008002", "tv-zh": "4008008004",
-          "english": "4008008088", "general-service": "4008008000"}
+          "english": "4008008088", "general-service": "4008008010"}
 
 
 @dataclass

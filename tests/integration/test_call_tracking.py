@@ -39,7 +39,7 @@ async def test_queue_call_is_tracked_from_start_to_end(core: Core) -> None:
     assert done.call_id == call_id
     assert done.states == [S.RINGING, S.IN_IVR, S.QUEUED, S.AGENT_RINGING, S.CONNECTED, S.ENDED]
     assert [new for cid, _, new in changes if cid == call_id] == [s.value for s in done.states[1:]]
-    assert done.caller_number == "13800138000" and done.dialled == "4008008000"
+    assert done.caller_number == "13800138000" and done.dialled == "4008008010"
     assert done.queue == "general-service" and done.agent == "agent-8001"
     assert not done.ivr_fallback and not done.abandoned
     assert done.answered_at is not None and done.ended_at is not None
@@ -53,7 +53,7 @@ async def test_queue_call_is_tracked_from_start_to_end(core: Core) -> None:
         [row] = (await conn.execute(select(CallRecord))).all()
     assert row.linkedid == call_id and row.outcome == "answered"
     assert row.caller_name == "张三" and row.agent == "agent-8001"
-    assert row.queue == "general-service" and row.dialled == "4008008000"
+    assert row.queue == "general-service" and row.dialled == "4008008010"
 
 
 async def test_caller_who_gives_up_in_the_queue_is_tracked_as_abandoned(core: Core) -> None:
