@@ -53,15 +53,16 @@ class Router:
         self.crm = crm
 
     async def route(self, dialled: str, caller_number: str, queue: str | None = None,
-                    card: dict[str, object] | None = None) -> Route:
-        """``card``: the caller's CRM card when the caller already looked it up."""
+                    card: dict[str, object] | None = None, lookup: bool = True) -> Route:
+        """``card``: the caller's CRM card when the caller already looked it up
+        (``lookup=False``: do not try again, e.g. the database is down)."""
         name = queue or self.config.numbers.get(dialled.strip(), FALLBACK_QUEUE)
         if name not in self.config.queues:
             log.warning("route_unknown_queue", queue=name)
             name = FALLBACK_QUEUE
         q = self.config.queue(name)
         customer_id, vip = None, False
-        if card is None and self.crm is not None and caller_number:
+        if card is None and lookup and self.crm is not None and caller_number:
             try:
                 card = await self.crm.customer_card(caller_number)
             except Exception as exc:  # the database is down: route anyway

@@ -30,6 +30,7 @@ log = structlog.get_logger("ivr.agi")
 
 AgiHandler = Callable[[Request], Awaitable[None]]
 HEADER_DEADLINE = 5.0
+LOOKUP_TIMEOUT = 1.0  # seconds the caller may wait for the CRM lookup
 MAX_HEADER_BYTES = 64 * 1024
 
 
@@ -118,9 +119,9 @@ def hotline_entry(router: Router, menus: Menus, crm: CustomerLookup | None = Non
         caller = "" if caller == "unknown" else caller
         card: dict[str, Any] | None = None
         if crm is not None and caller:
-            try:
-                card = await crm.customer_card(caller)
-            except Exception as exc:  # the database is down: menus without the greeting
+            try:  # the caller is waiting: a slow database must not hold them
+                card = await asyncio.wait_for(crm.customer_card(caller), LOOKUP_TIMEOUT)
+            except Exception as exc:  # down or slow: menus without the greeting
                 log.warning("agi_lookup_failed", error=f"{type(exc).__name__}: {exc}"[:200])
         queue, language, path = None, "", "direct"
         if dialled in menus.numbers:
@@ -130,7 +131,7 @@ def hotline_entry(router: Router, menus: Menus, crm: CustomerLookup | None = Non
             if outcome.reason == "hangup":
                 log.info("ivr_hangup", path=path)
                 return
-        route = await router.route(dialled, caller, queue=queue, card=card)
+        route = await router.route(dialled, caller, queue=queue, card=card, lookup=False)
         await request.send_command(f'SET VARIABLE HOTLINE_IVR_PATH "{path}"')
         await request.send_command(f'SET VARIABLE HOTLINE_LANGUAGE "{language}"')
         for name, value in route.channel_variables().items():

@@ -34,7 +34,8 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-GOOD = """start: main
+GOOD = """numbers: ["4008008000"]
+start: main
 agent_queue: {zh: general-service, en: english}
 menus:
   main:
@@ -46,12 +47,12 @@ menus:
 
 BAD = [
     (GOOD.replace("{goto: main}", "{goto: nowhere}"), r"menus.main.keys.1.goto: no menu"),
-    (GOOD.replace('"1"', '"12"'), r"menus.yaml:7: menus.main.keys.12.\[key\]"),
-    (GOOD.replace("{agent: true}", "{agent: true, goto: main}"), r"menus.yaml:8: "
+    (GOOD.replace('"1"', '"12"'), r"menus.yaml:8: menus.main.keys.12.\[key\]"),
+    (GOOD.replace("{agent: true}", "{agent: true, goto: main}"), r"menus.yaml:9: "
      r"menus.main.keys.0: Value error, an action does exactly one"),
-    (GOOD.replace("prompts: [main-menu]", "prompts: []"), r"menus.yaml:5: menus.main.prompts"),
+    (GOOD.replace("prompts: [main-menu]", "prompts: []"), r"menus.yaml:6: menus.main.prompts"),
     (GOOD.replace("start: main", "start: menu"), "start: no menu 'menu'"),
-    (GOOD + "    colour: red\n", r"menus.yaml:9: menus.main.colour: unknown field"),
+    (GOOD + "    colour: red\n", r"menus.yaml:10: menus.main.colour: unknown field"),
 ]
 
 
@@ -72,5 +73,5 @@ def test_a_menu_naming_a_missing_queue_or_prompt_is_refused_with_its_line(
         load_menus(write(tmp_path, text), queues=set(load_config().queues),
                    prompts=set(load_catalogue().prompts))
     msg = str(err.value)
-    assert "menus.yaml:7: menus.main.keys.1.queue.zh: no queue 'dishwasher-zh'" in msg
-    assert "menus.yaml:5: menus.main.prompts.1: no prompt 'jingle'" in msg
+    assert "menus.yaml:8: menus.main.keys.1.queue.zh: no queue 'dishwasher-zh'" in msg
+    assert "menus.yaml:6: menus.main.prompts.1: no prompt 'jingle'" in msg
