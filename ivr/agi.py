@@ -24,7 +24,7 @@ from panoramisk.fast_agi import Request
 
 from acd.routing import CustomerLookup, Router
 from ivr.menus import Menus
-from ivr.runner import IvrSession, TicketLookup
+from ivr.runner import IvrSession, Outcome, TicketLookup
 
 log = structlog.get_logger("ivr.agi")
 
@@ -125,8 +125,13 @@ def hotline_entry(router: Router, menus: Menus, crm: CustomerLookup | None = Non
                 log.warning("agi_lookup_failed", error=f"{type(exc).__name__}: {exc}"[:200])
         queue, language, path = None, "", "direct"
         if dialled in menus.numbers:
-            outcome = await IvrSession(request, menus, card=card, tickets=tickets,
-                                       zone=zone).run()
+            session = IvrSession(request, menus, card=card, tickets=tickets, zone=zone)
+            try:
+                outcome = await session.run()
+            except Exception:  # a fault of ours: the caller goes to an agent, not away
+                log.exception("ivr_failed", path=">".join(session.path))
+                outcome = Outcome(menus.agent_queue.get(session.language or "zh", ""),  # type: ignore[call-overload]
+                                  session.language or "zh", [*session.path, "error"], "error")
             queue, language, path = outcome.queue, outcome.language, outcome.path_text
             if outcome.reason == "hangup":
                 log.info("ivr_hangup", path=path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from crm_bridge.models import CallRecord
 from cti.app import Core
@@ -59,3 +60,36 @@ async def test_three_invalid_keys_send_the_caller_to_an_agent(core: Core) -> Non
     assert joined[number] == "general-service"
     row = await record(core, number)
     assert row.ivr_path == "language:1>main:9>main:9>main:9"
+
+
+async def test_with_the_fastagi_server_down_the_caller_still_reaches_the_general_queue(
+    core: Core
+) -> None:
+    from tests.support.postgres import free_port
+
+    await core.actions.setvar("HOTLINE_AGI", f"agi://127.0.0.1:{free_port()}")  # nobody there
+    number = "13900007777"
+    joined = await walk(core, "", number)
+    assert joined[number] == "general-service"
+    row = await record(core, number)
+    assert row.extra and row.extra["ivr_fallback"] is True
+
+
+async def test_a_fault_in_a_menu_handler_sends_the_caller_to_an_agent(core: Core) -> None:
+    from acd.routing import Router
+    from ivr.agi import hotline_entry
+    from ivr.menus import load_menus
+
+    async def broken_lookup(ticket_id: int) -> None:
+        raise RuntimeError("ticket store on fire")
+
+    core.agi.routes["hotline"] = hotline_entry(Router(core.acd_config, core.crm), load_menus(),
+                                               core.crm, broken_lookup)
+    number = "13900006666"
+    with capture_logs() as logs:
+        joined = await walk(core, "1WW4WWW12345#", number, patience=6)
+    assert joined[number] == "general-service"
+    row = await record(core, number)
+    assert row.ivr_path == "language:1>main:4>ticket:12345>error"
+    [failed] = [e for e in logs if e["event"] == "ivr_failed"]
+    assert failed["log_level"] == "error"
