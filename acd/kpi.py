@@ -194,6 +194,12 @@ class KpiService:
         return {"window": window, "from": start.isoformat(), "to": end.isoformat(),
                 "agents": [agent_kpis(a, calls, intervals) for a in codes]}
 
+    async def ivr(self, day: dt.date) -> dict[str, Any]:
+        """The IVR traversal report of a day (site time); see ivr/report.py."""
+        from ivr.report import traversal_for_day
+
+        return await traversal_for_day(self.engine, day, self.zone.key)
+
     async def intervals(self, day: dt.date, minutes: int,
                         queue: str | None = None) -> dict[str, Any]:
         spans = buckets(day, minutes, self.zone)

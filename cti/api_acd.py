@@ -134,6 +134,17 @@ async def acd_ws(request: web.Request) -> web.WebSocketResponse:
     return await stream_ws(request, acd.board.bus, "acd.*", snapshot, render)
 
 
+class DayQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    date: dt.date
+
+
+async def stats_ivr(request: web.Request) -> web.Response:
+    q = validate(DayQuery, dict(request.query))
+    return _ok(await request.app[KPI].ivr(q.date))
+
+
 def add_acd_routes(app: web.Application, acd: AcdService, kpi: KpiService) -> None:
     app[ACD] = acd
     app[KPI] = kpi
@@ -153,3 +164,4 @@ def add_acd_routes(app: web.Application, acd: AcdService, kpi: KpiService) -> No
     r.add_get("/api/v1/stats/queues", stats_queues)
     r.add_get("/api/v1/stats/agents", stats_agents)
     r.add_get("/api/v1/stats/intervals", stats_intervals)
+    r.add_get("/api/v1/stats/ivr", stats_ivr)

@@ -105,7 +105,8 @@ def build_core(settings: Settings) -> Core:
     agi = AgiServer(settings.agi_host, settings.agi_port)
     tickets = TicketService(engine, zone=settings.site_timezone)
     agi.add_route("hotline", hotline_entry(Router(acd_config, crm), menus, crm,
-                                           tickets.find, zone=settings.site_timezone))
+                                           tickets.find, zone=settings.site_timezone,
+                                           on_step=tracker.note_ivr))
     agi.add_route("ping", ping)
     writer = CallRecordWriter(engine, settings.var_dir / "spool", bus,
                               local_area_code=settings.local_area_code)

@@ -487,6 +487,15 @@ class CallTracker:
                  agent=call.agent, states=[s.value for s in call.states])
         self.bus.publish("call.ended", call)
 
+    def note_ivr(self, uniqueid: str, path: list[str], language: str | None) -> None:
+        """The IVR's progress on this channel's call, step by step, so a caller
+        who hangs up in the menus leaves their path in the record."""
+        call = self.call_of_channel(uniqueid)
+        if call is not None:
+            call.ivr_path = ">".join(path)
+            if language:
+                call.language = language
+
     # ------------------------------------------------------------------ restart
     def restore(self, calls: Iterable[Call]) -> int:
         """Take back the live calls a previous run saved (before the first

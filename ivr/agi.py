@@ -107,7 +107,8 @@ class AgiServer:
 
 
 def hotline_entry(router: Router, menus: Menus, crm: CustomerLookup | None = None,
-                  tickets: TicketLookup | None = None, zone: str = "Asia/Shanghai"
+                  tickets: TicketLookup | None = None, zone: str = "Asia/Shanghai",
+                  on_step: Callable[[str, list[str], str | None], None] | None = None
                   ) -> AgiHandler:
     """The hotline's entry: the IVR's menus for the published numbers, then
     the ACD's routing decision (queue, VIP priority, overflow) as channel
@@ -125,7 +126,10 @@ def hotline_entry(router: Router, menus: Menus, crm: CustomerLookup | None = Non
                 log.warning("agi_lookup_failed", error=f"{type(exc).__name__}: {exc}"[:200])
         queue, language, path = None, "", "direct"
         if dialled in menus.numbers:
-            session = IvrSession(request, menus, card=card, tickets=tickets, zone=zone)
+            uid = request.headers.get("agi_uniqueid", "")
+            session = IvrSession(
+                request, menus, card=card, tickets=tickets, zone=zone,
+                on_step=(lambda path, lang: on_step(uid, path, lang)) if on_step else None)
             try:
                 outcome = await session.run()
             except Exception:  # a fault of ours: the caller goes to an agent, not away

@@ -31,6 +31,7 @@ log = structlog.get_logger("ivr.runner")
 
 ALL_KEYS = "0123456789*#"
 TicketLookup = Callable[[int], Awaitable[dict[str, Any] | None]]
+StepHook = Callable[[list[str], str | None], None]
 
 
 class CallerHungUp(Exception):
@@ -51,7 +52,8 @@ class Outcome:
 
 class IvrSession:
     def __init__(self, request: Request, menus: Menus, *, card: dict[str, Any] | None = None,
-                 tickets: TicketLookup | None = None, zone: str = "Asia/Shanghai") -> None:
+                 tickets: TicketLookup | None = None, zone: str = "Asia/Shanghai",
+                 on_step: StepHook | None = None) -> None:
         self.request = request
         self.menus = menus
         self.card = card or {}
@@ -59,6 +61,13 @@ class IvrSession:
         self.zone = ZoneInfo(zone)
         self.language: str | None = None
         self.path: list[str] = []
+        self.menu: str | None = None  # the menu playing now
+        self.on_step = on_step  # the call's record learns each step as it happens
+
+    def step(self, text: str) -> None:
+        self.path.append(text)
+        if self.on_step is not None:
+            self.on_step(self.path, self.language)
 
     # ------------------------------------------------------------------ AGI
     async def _cmd(self, command: str) -> dict[str, Any]:
@@ -106,20 +115,21 @@ class IvrSession:
         try:
             return await self._walk()
         except CallerHungUp:
-            self.path.append("hangup")
+            self.step(f"{self.menu}:hangup" if self.menu else "hangup")
             return Outcome(self._agent(), self.language or "", self.path, "hangup")
 
     async def _walk(self) -> Outcome:
         menu_id = self.menus.start
         greeted = False
         while True:
+            self.menu = menu_id
             menu = self.menus.menus[menu_id]
             retries = menu.retries or self.menus.retries
             timeout = menu.timeout or self.menus.timeout
             action: Action | None = None
             for _ in range(retries):
                 key = await self.ask(menu, timeout)
-                self.path.append(f"{menu_id}:{key or 't'}")
+                self.step(f"{menu_id}:{key or 't'}")
                 action = menu.keys.get(key) if key else menu.on_timeout
                 if action is not None:
                     break
@@ -129,6 +139,8 @@ class IvrSession:
                 return Outcome(self._agent(), self.language or "zh", self.path, "tries")
             if action.language:
                 self.language = action.language
+                if self.on_step is not None:  # the record learns the language now
+                    self.on_step(self.path, self.language)
             if self.language and not greeted and self.card.get("known"):
                 greeted = True
                 vip = (self.card.get("customer") or {}).get("vip")
@@ -151,19 +163,20 @@ class IvrSession:
                 menu_id = "main"
                 continue
             # book_installation: an agent books it until the self-service is built
-            self.path.append(f"service:{action.service}")
+            self.step(f"service:{action.service}")
             await self.play("transfer-agent")
             return Outcome(self._agent(), self.language or "zh", self.path, "service")
 
     # ------------------------------------------------------------------ services
     async def repair_status(self) -> None:
         """The caller's open order, else the order whose number they type."""
+        self.menu = "repair_status"
         ticket = self._open_order()
         if ticket is None:
             prompt = playback_name(self.language or "zh", "enter-ticket")
             result = await self._cmd(f"GET DATA {prompt} 8000 10")
             typed = str(result.get("result", ("", ""))[0])
-            self.path.append(f"ticket:{typed or 't'}")
+            self.step(f"ticket:{typed or 't'}")
             found = await self.tickets(int(typed)) if typed.isdigit() and self.tickets else None
             if found is None:
                 await self.play("ticket-not-found")

@@ -59,6 +59,8 @@ BAD = [
     ("get", "/api/v1/stats/intervals", {"params": {"date": "2026-11-24", "minutes": "20"}},
      422, "invalid-request", "minutes"),
     ("get", "/api/v1/stats/intervals", {"params": {}}, 422, "invalid-request", "date"),
+    ("get", "/api/v1/stats/ivr", {"params": {"date": "yesterday"}}, 422, "invalid-request",
+     "date"),
     ("get", "/api/v1/stats/intervals", {"params": {"date": "2026-11-24", "queue": "x"}},
      404, "unknown-queue", None),
 ]

@@ -93,3 +93,24 @@ async def test_a_fault_in_a_menu_handler_sends_the_caller_to_an_agent(core: Core
     assert row.ivr_path == "language:1>main:4>ticket:12345>error"
     [failed] = [e for e in logs if e["event"] == "ivr_failed"]
     assert failed["log_level"] == "error"
+
+
+async def test_a_caller_who_hangs_up_in_the_menus_leaves_the_path_and_the_report_counts_it(
+    core: Core
+) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    number = "13900005555"
+    ended: list[str] = []
+    core.bus.subscribe("call.ended", lambda t, c: ended.append(c.caller_number))
+    await core.actions.originate(IVR_NUMBER, context="sim-caller", exten="s",
+                                 caller_id=f'"测试" <{number}>',
+                                 variables={"SIM_DTMF": "1", "SIM_PATIENCE": "2"})
+    await wait_until(lambda: number in ended, 30, "the caller to hang up in the menus")
+    row = await record(core, number)
+    assert row.ivr_path.startswith("language:1") and row.outcome == "ivr_only"
+    assert row.language == "zh"
+    today = dt.datetime.now(ZoneInfo(core.settings.site_timezone)).date()
+    report = await core.kpi.ivr(today)
+    assert report["nodes"]["language"]["keys"]["1"] >= 1

@@ -1,0 +1,61 @@
+"""The IVR traversal report: per menu, how many callers entered it, which
+keys they chose (``t``: no key before the timeout), and how many hung up
+there. Computed from the ``ivr_path`` of the call records: steps
+``menu:key``, ``ticket:<digits>``, ``service:<name>``; ``menu:hangup`` where
+the caller hung up, ``error`` when our server failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm_bridge.models import CallRecord
+
+NOT_MENUS = ("ticket", "service")
+
+
+def traversal(paths: Iterable[str]) -> dict[str, Any]:
+    nodes: dict[str, dict[str, Any]] = {}
+    calls = 0
+    for path in paths:
+        if not path or path == "direct":
+            continue
+        calls += 1
+        steps = path.split(">")
+        seen: set[str] = set()
+        last_menu: str | None = None
+        for step in steps:
+            menu, _, key = step.partition(":")
+            if not key or menu in NOT_MENUS:
+                continue
+            node = nodes.setdefault(menu, {"callers": 0, "visits": 0, "keys": {},
+                                           "hangups": 0})
+            if menu not in seen:
+                node["callers"] += 1
+                seen.add(menu)
+            node["visits"] += 1
+            node["keys"][key] = node["keys"].get(key, 0) + 1
+            last_menu = menu
+            if key == "hangup":
+                node["hangups"] += 1
+        if steps[-1] == "hangup" and last_menu is not None:  # hung up between menus
+            nodes[last_menu]["hangups"] += 1
+    for node in nodes.values():
+        node["keys"] = dict(sorted(node["keys"].items()))
+    return {"calls": calls, "nodes": dict(sorted(nodes.items()))}
+
+
+async def traversal_for_day(engine: AsyncEngine, day: dt.date, zone: str) -> dict[str, Any]:
+    tz = ZoneInfo(zone)
+    start = dt.datetime.combine(day, dt.time(), tz)
+    async with engine.connect() as conn:
+        paths = (await conn.execute(select(CallRecord.ivr_path).where(
+            CallRecord.started_at >= start,
+            CallRecord.started_at < start + dt.timedelta(days=1)))).scalars().all()
+    return {"date": day.isoformat(), **traversal(paths)}
