@@ -89,6 +89,7 @@ class IvrSession:
                    ) -> str | None:
         """Play one prompt; the key that interrupted it, if any."""
         name = playback_name(lang or self.language or "zh", pid)
+        log.debug("ivr_play", prompt=pid, language=lang or self.language or "zh")
         return self._digit(await self._cmd(f'STREAM FILE {name} "{keys}"'))
 
     async def ask(self, menu: Menu, timeout: int) -> str | None:

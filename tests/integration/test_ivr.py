@@ -5,10 +5,10 @@ language, and the call record has the path."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from structlog.testing import capture_logs
 
-from crm_bridge.models import CallRecord
+from crm_bridge.models import CallRecord, ServiceOutlet
 from cti.app import Core
 from tests.integration.conftest import wait_async, wait_until
 
@@ -114,3 +114,42 @@ async def test_a_caller_who_hangs_up_in_the_menus_leaves_the_path_and_the_report
     today = dt.datetime.now(ZoneInfo(core.settings.site_timezone)).date()
     report = await core.kpi.ivr(today)
     assert report["nodes"]["language"]["keys"]["1"] >= 1
+
+
+async def test_a_known_caller_hears_the_open_order_menu_and_its_status_read_back(
+    core: Core
+) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from crm_bridge.schemas import CustomerIn, PhoneIn, TicketIn
+    from crm_bridge.tickets import TicketService
+
+    zone = ZoneInfo(core.settings.site_timezone)
+    card = await core.crm.create_customer(CustomerIn(name="钱七", phones=[
+        PhoneIn(number="13800001111")]))
+    tomorrow = dt.datetime.now(zone).date() + dt.timedelta(days=1)
+    async with core.engine.begin() as conn:
+        outlet = (await conn.execute(insert(ServiceOutlet).values(
+            name="杭州西湖服务网点", region="浙江 杭州", address="", contact_name="王师傅",
+            contact_phone="057188880001", active=True).returning(ServiceOutlet.id))).scalar_one()
+    ticket = await TicketService(core.engine, zone=core.settings.site_timezone).create(
+        TicketIn.model_validate({
+            "kind": "repair", "customer_id": card["customer"]["id"], "summary": "空调不制冷",
+            "outlet_id": outlet, "appointment_start": f"{tomorrow}T09:00:00",
+            "appointment_end": f"{tomorrow}T11:00:00"}))
+    assert ticket["status"] == "scheduled"
+    number = "13800001111"
+    with capture_logs() as logs:
+        joined = await walk(core, "1WWWW1" + "W" * 12 + "0", number, patience=10)
+    assert joined[number] == "general-service"
+    row = await record(core, number)
+    assert row.ivr_path == "language:1>open-order:1>main:0"
+    said = [e["prompt"] for e in logs if e["event"] == "ivr_play"]
+    digits = [f"digit-{d}" for d in str(ticket["id"])]
+    start = said.index("status-order")
+    assert said[start:start + len(digits) + 5] == [
+        "status-order", *digits, "status-scheduled", f"month-{tomorrow.month}",
+        f"day-{tomorrow.day}", "slot-morning"]
+    assert said[:3] == ["welcome", "greet-known", "open-order"]  # 1 pressed in the welcome
+    assert said[-1] == "transfer-agent"
