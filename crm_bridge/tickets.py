@@ -32,6 +32,7 @@ from crm_bridge.models import (
     ServiceOutlet,
     Ticket,
     TicketEvent,
+    TicketKind,
     TicketStatus,
 )
 from crm_bridge.schemas import TicketAssign, TicketClose, TicketIn, TicketPatch, TicketQuery
@@ -68,6 +69,16 @@ class TicketService:
     async def get(self, ticket_id: int) -> dict[str, Any]:
         async with self.sessions() as s:
             return self._out(await self._load(s, ticket_id))
+
+    async def book_installation(self, customer_id: int, appliance_id: int,
+                                start: dt.datetime, end: dt.datetime,
+                                call_id: str) -> dict[str, Any]:
+        """An installation booked by the caller in the IVR's self-service."""
+        return await self.create(TicketIn.model_validate({
+            "kind": TicketKind.INSTALLATION, "customer_id": customer_id,
+            "appliance_id": appliance_id, "summary": "电话自助预约安装",
+            "appointment_start": start, "appointment_end": end,
+            "call_id": call_id or None, "actor": "ivr"}))
 
     async def find(self, ticket_id: int) -> dict[str, Any] | None:
         """The ticket, or None (the IVR's self-service asks by a typed number)."""

@@ -106,7 +106,8 @@ def build_core(settings: Settings) -> Core:
     tickets = TicketService(engine, zone=settings.site_timezone)
     agi.add_route("hotline", hotline_entry(Router(acd_config, crm), menus, crm,
                                            tickets.find, zone=settings.site_timezone,
-                                           on_step=tracker.note_ivr))
+                                           on_step=tracker.note_ivr,
+                                           booker=tickets.book_installation))
     agi.add_route("ping", ping)
     writer = CallRecordWriter(engine, settings.var_dir / "spool", bus,
                               local_area_code=settings.local_area_code)

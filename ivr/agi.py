@@ -24,7 +24,7 @@ from panoramisk.fast_agi import Request
 
 from acd.routing import CustomerLookup, Router
 from ivr.menus import Menus
-from ivr.runner import IvrSession, Outcome, TicketLookup
+from ivr.runner import Booker, IvrSession, Outcome, TicketLookup
 
 log = structlog.get_logger("ivr.agi")
 
@@ -108,8 +108,8 @@ class AgiServer:
 
 def hotline_entry(router: Router, menus: Menus, crm: CustomerLookup | None = None,
                   tickets: TicketLookup | None = None, zone: str = "Asia/Shanghai",
-                  on_step: Callable[[str, list[str], str | None], None] | None = None
-                  ) -> AgiHandler:
+                  on_step: Callable[[str, list[str], str | None], None] | None = None,
+                  booker: Booker | None = None) -> AgiHandler:
     """The hotline's entry: the IVR's menus for the published numbers, then
     the ACD's routing decision (queue, VIP priority, overflow) as channel
     variables for the dialplan's Queue()."""
@@ -129,7 +129,8 @@ def hotline_entry(router: Router, menus: Menus, crm: CustomerLookup | None = Non
             uid = request.headers.get("agi_uniqueid", "")
             session = IvrSession(
                 request, menus, card=card, tickets=tickets, zone=zone,
-                on_step=(lambda path, lang: on_step(uid, path, lang)) if on_step else None)
+                on_step=(lambda path, lang: on_step(uid, path, lang)) if on_step else None,
+                booker=booker, call_id=await get_variable(request, "CHANNEL(linkedid)"))
             try:
                 outcome = await session.run()
             except Exception:  # a fault of ours: the caller goes to an agent, not away

@@ -31,7 +31,17 @@ log = structlog.get_logger("ivr.runner")
 
 ALL_KEYS = "0123456789*#"
 TicketLookup = Callable[[int], Awaitable[dict[str, Any] | None]]
+# customer id, appliance id, window start, window end, call id -> the new ticket
+Booker = Callable[[int, int, dt.datetime, dt.datetime, str], Awaitable[dict[str, Any]]]
+SLOTS = ((9, 12), (14, 17))  # morning, afternoon, site time
+RECENT_PURCHASE = dt.timedelta(days=90)
 StepHook = Callable[[list[str], str | None], None]
+
+
+# the confirmation after an offered slot: 1 yes, 2 another, 0 an agent
+_CONFIRM = Menu(prompts=["install-confirm"], keys={"1": Action(agent=True),
+                                                    "2": Action(agent=True),
+                                                    "0": Action(agent=True)})
 
 
 class CallerHungUp(Exception):
@@ -53,7 +63,8 @@ class Outcome:
 class IvrSession:
     def __init__(self, request: Request, menus: Menus, *, card: dict[str, Any] | None = None,
                  tickets: TicketLookup | None = None, zone: str = "Asia/Shanghai",
-                 on_step: StepHook | None = None) -> None:
+                 on_step: StepHook | None = None, booker: Booker | None = None,
+                 call_id: str = "", today: dt.date | None = None) -> None:
         self.request = request
         self.menus = menus
         self.card = card or {}
@@ -62,7 +73,11 @@ class IvrSession:
         self.language: str | None = None
         self.path: list[str] = []
         self.menu: str | None = None  # the menu playing now
+        self.typed_ahead: str | None = None  # a key pressed during a greeting or notice
         self.on_step = on_step  # the call's record learns each step as it happens
+        self.booker = booker
+        self.call_id = call_id
+        self.today = today
 
     def step(self, text: str) -> None:
         self.path.append(text)
@@ -92,7 +107,17 @@ class IvrSession:
         log.debug("ivr_play", prompt=pid, language=lang or self.language or "zh")
         return self._digit(await self._cmd(f'STREAM FILE {name} "{keys}"'))
 
+    async def say(self, pid: str) -> None:
+        """A greeting or notice: a key pressed during it is kept for the menu
+        that follows (callers who know the menus type ahead)."""
+        key = await self.play(pid)
+        if key and self.typed_ahead is None:
+            self.typed_ahead = key
+
     async def ask(self, menu: Menu, timeout: int) -> str | None:
+        if self.typed_ahead is not None:
+            ahead, self.typed_ahead = self.typed_ahead, None
+            return ahead
         langs = ["zh", "en"] if menu.bilingual or self.language is None else [self.language]
         for pid in menu.prompts:
             for lang in langs:
@@ -134,7 +159,7 @@ class IvrSession:
                 action = menu.keys.get(key) if key else menu.on_timeout
                 if action is not None:
                     break
-                await self.play("timeout" if key is None else "invalid")
+                await self.say("timeout" if key is None else "invalid")
             if action is None:  # out of tries: a person will help
                 await self.play("transfer-agent")
                 return Outcome(self._agent(), self.language or "zh", self.path, "tries")
@@ -145,7 +170,7 @@ class IvrSession:
             if self.language and not greeted and self.card.get("known"):
                 greeted = True
                 vip = (self.card.get("customer") or {}).get("vip")
-                await self.play("greet-vip" if vip else "greet-known")
+                await self.say("greet-vip" if vip else "greet-known")
                 if action.goto == "main" and self._open_order() and "open-order" in \
                         self.menus.menus:
                     menu_id = "open-order"
@@ -163,8 +188,9 @@ class IvrSession:
                 await self.repair_status()
                 menu_id = "main"
                 continue
-            # book_installation: an agent books it until the self-service is built
-            self.step(f"service:{action.service}")
+            if await self.book_installation():
+                menu_id = "main"
+                continue
             await self.play("transfer-agent")
             return Outcome(self._agent(), self.language or "zh", self.path, "service")
 
@@ -185,6 +211,55 @@ class IvrSession:
             ticket = found
         await self.say_status(ticket)
 
+    def _to_install(self) -> dict[str, Any] | None:
+        """The caller's newest appliance bought lately with no installation order."""
+        today = self.today or dt.datetime.now(self.zone).date()
+        taken = {t.get("appliance_id") for t in self.card.get("open_tickets", []) or []
+                 if t.get("kind") == "installation"}
+        recent = [a for a in self.card.get("appliances", []) or []
+                  if a.get("purchase_date") and a["id"] not in taken
+                  and today - dt.date.fromisoformat(a["purchase_date"]) <= RECENT_PURCHASE]
+        return max(recent, key=lambda a: a["purchase_date"]) if recent else None
+
+    async def book_installation(self) -> bool:
+        """Offer the next slots for the appliance; True once one is booked
+        (False: the caller wants a person, or there is nothing to install)."""
+        self.menu = "book_installation"
+        appliance = self._to_install()
+        customer = self.card.get("customer") or {}
+        if appliance is None or self.booker is None or not customer.get("id"):
+            self.step("install:none")
+            await self.play("no-appliance")
+            return False
+        day = (self.today or dt.datetime.now(self.zone).date()) + dt.timedelta(days=1)
+        offers = [(day + dt.timedelta(days=k), slot) for k in range(2) for slot in SLOTS]
+        for when, (start_h, end_h) in offers:
+            # a key pressed during the offer answers it
+            key = await self.play("install-offer") or await self.say_date(when, start_h) \
+                or await self.ask(_CONFIRM, self.menus.timeout)
+            self.step(f"install:{key or 't'}")
+            if key == "1":
+                start = dt.datetime.combine(when, dt.time(start_h), self.zone)
+                end = dt.datetime.combine(when, dt.time(end_h), self.zone)
+                ticket = await self.booker(int(customer["id"]), int(appliance["id"]), start, end,
+                                           self.call_id)
+                await self.play("install-booked")
+                for d in str(ticket["id"]):
+                    await self.play(f"digit-{d}")
+                return True
+            if key != "2":
+                return False  # 0, no key, anything else: an agent
+        return False
+
+    async def say_date(self, day: dt.date, hour: int) -> str | None:
+        """Month, day, morning or afternoon; the key that cut it short, if any."""
+        for pid in (f"month-{day.month}", f"day-{day.day}",
+                    "slot-morning" if hour < 12 else "slot-afternoon"):
+            key = await self.play(pid)
+            if key:
+                return key
+        return None
+
     async def say_status(self, ticket: dict[str, Any]) -> None:
         await self.play("status-order")
         for d in str(ticket["id"]):
@@ -194,6 +269,4 @@ class IvrSession:
         start = ticket.get("appointment_start")
         if status == "scheduled" and start:
             when = dt.datetime.fromisoformat(start).astimezone(self.zone)
-            await self.play(f"month-{when.month}")
-            await self.play(f"day-{when.day}")
-            await self.play("slot-morning" if when.hour < 12 else "slot-afternoon")
+            await self.say_date(when.date(), when.hour)  # a key here just ends the reading

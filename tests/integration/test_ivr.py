@@ -153,3 +153,33 @@ async def test_a_known_caller_hears_the_open_order_menu_and_its_status_read_back
         f"day-{tomorrow.day}", "slot-morning"]
     assert said[:3] == ["welcome", "greet-known", "open-order"]  # 1 pressed in the welcome
     assert said[-1] == "transfer-agent"
+
+
+async def test_a_known_caller_books_an_installation_slot_on_the_keypad(core: Core) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from crm_bridge.models import Appliance, Ticket
+    from crm_bridge.schemas import CustomerIn, PhoneIn
+
+    zone = ZoneInfo(core.settings.site_timezone)
+    today = dt.datetime.now(zone).date()
+    card = await core.crm.create_customer(CustomerIn(name="孙八", phones=[
+        PhoneIn(number="13800002222")]))
+    async with core.engine.begin() as conn:
+        await conn.execute(insert(Appliance).values(
+            customer_id=card["customer"]["id"], category="air_conditioner", model="KFR-35GW",
+            serial="AC-NEW-1", purchase_date=today - dt.timedelta(days=10),
+            warranty_end=today + dt.timedelta(days=2000)))
+    number = "13800002222"
+    # 中文, booking, installation; not the first slot (2), the second one (1); then an agent
+    joined = await walk(core, "1WW2WW2WWW2WWW1" + "W" * 10 + "0", number, patience=8)
+    assert joined[number] == "general-service"
+    row = await record(core, number)
+    assert row.ivr_path == ("language:1>main:2>booking:2>install:2>install:1>main:0")
+    async with core.engine.connect() as conn:
+        ticket = (await conn.execute(select(Ticket))).one()
+    assert (ticket.kind, ticket.status, ticket.created_by) == ("installation", "new", "ivr")
+    start = ticket.appointment_start.astimezone(zone)
+    assert (start.date(), start.hour) == (today + dt.timedelta(days=1), 14)  # 2nd: afternoon
+    assert ticket.call_linkedid == row.linkedid and row.ticket_id == ticket.id
