@@ -22,10 +22,13 @@ from acd.config import load_config
 from cti.ami import AmiActions, AmiConnection, AmiError
 from cti.app import ami_secret
 from cti.settings import Settings
+from ivr.menus import load_menus
 
 log = structlog.get_logger("cti.simulator")
 
 KNOWN_CALLERS = [("张三", "13800138000")]  # in the demo data (crm_bridge/seed.py)
+# what callers of the IVR's number press (W: a second's pause), see ivr/menus.yaml
+IVR_KEYS = ["1WW1WW1", "1WW1WW4", "1WW1WW2", "1WW3", "1WW0", "2WW1WW1", "2WW0", "1WW4", "1"]
 BREAKS = ["break", "lunch", "training", "meeting", "after_call_work"]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰",
@@ -81,6 +84,7 @@ async def run_simulator(settings: Settings, *, agents: int, rate: float, duratio
     api = ServerApi(settings)
     rng = random.Random(seed)
     numbers = sorted(load_config(settings.acd_config).numbers)
+    ivr_numbers = set(load_menus(settings.ivr_menus).numbers)
     exts = [8001 + i for i in range(agents)]
     await actions.setvar("SIM_AGENT_TALK", str(int(talk)))
     for ext in exts:  # until the server answers (it may still be starting)
@@ -95,11 +99,14 @@ async def run_simulator(settings: Settings, *, agents: int, rate: float, duratio
     async def one_call() -> None:
         name, number = rng.choice(KNOWN_CALLERS) if rng.random() < 0.15 else random_caller(rng)
         patience = rng.randint(20, 90)
+        dialled = rng.choice(numbers)
+        variables = {"SIM_PATIENCE": str(patience)}
+        if dialled in ivr_numbers:
+            variables["SIM_DTMF"] = rng.choice(IVR_KEYS)
         try:
             await actions.originate(
-                f"Local/{rng.choice(numbers)}@hotline", context="sim-caller", exten="s",
-                caller_id=f'"{name}" <{number}>', variables={"SIM_PATIENCE": str(patience)},
-                ring_timeout=20,
+                f"Local/{dialled}@hotline", context="sim-caller", exten="s",
+                caller_id=f'"{name}" <{number}>', variables=variables, ring_timeout=20,
             )
         except AmiError as exc:
             log.warning("simulated_call_failed", error=str(exc))
