@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -104,3 +105,18 @@ def test_bad_setting_fails_at_start_naming_the_key(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=15)
     assert proc.returncode == 2
     assert f"config file {cfg}: key 'http_port'" in proc.stderr
+
+
+def test_an_invalid_menu_file_stops_the_start_with_file_line_and_field(tmp_path: Path) -> None:
+    menus = tmp_path / "menus.yaml"
+    text = (Path(__file__).parents[2] / "ivr" / "menus.yaml").read_text(encoding="utf-8")
+    menus.write_text(text.replace('"3": {queue: {zh: complaints', '"3": {queue: {zh: complaint'),
+                     encoding="utf-8")
+    env = dict(os.environ, HOTLINE_IVR_MENUS=str(menus), HOTLINE_HTTP_PORT=str(free_port()))
+    proc = subprocess.run([sys.executable, "-m", "cti.cli", "serve"], env=env,
+                          capture_output=True, text=True, timeout=15)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert re.search(rf"{re.escape(str(menus))}:\d+: menus.main.keys.3.queue.zh: "
+                     r"no queue 'complaint' in the ACD config", lines[0]), lines[0]
