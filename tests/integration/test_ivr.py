@@ -4,6 +4,8 @@ language, and the call record has the path."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import insert, select
 from structlog.testing import capture_logs
@@ -183,3 +185,43 @@ async def test_a_known_caller_books_an_installation_slot_on_the_keypad(core: Cor
     start = ticket.appointment_start.astimezone(zone)
     assert (start.date(), start.hour) == (today + dt.timedelta(days=1), 14)  # 2nd: afternoon
     assert ticket.call_linkedid == row.linkedid and row.ticket_id == ticket.id
+
+
+async def test_a_sip_caller_walks_a_branch_with_rfc2833_dtmf(core: Core, tmp_path: Path) -> None:
+    """SIPp (Debian's sip-tester) calls the hotline over real SIP and RTP and
+    presses 1, 1, 4 as RFC 2833 events: 中文, products, TV."""
+    import asyncio
+    import shutil
+
+    from tests.support.dtmf_pcap import write_dtmf_pcap
+    from tests.support.postgres import free_port
+
+    sipp = shutil.which("sipp")
+    assert sipp, "sipp not installed: make test installs sip-tester"
+    for press, digit in enumerate("114"):
+        write_dtmf_pcap(tmp_path / f"key{press + 1}.pcap", digit, press)
+    joined: dict[str, str] = {}
+    core.bus.subscribe("ami.QueueCallerJoin", lambda t, m: joined.setdefault(
+        m.text("Linkedid"), m.text("Queue")))
+    scenario = Path(__file__).parents[1] / "sipp" / "ivr_dtmf.xml"
+    proc = await asyncio.create_subprocess_exec(
+        sipp, "-sf", str(scenario), "-s", "4008008000", "127.0.0.1:5060", "-i", "127.0.0.1",
+        "-mi", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()), "-m", "1",
+        "-timeout", "60", "-trace_err", "-error_file", str(tmp_path / "sipp-errors.log"),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, cwd=tmp_path)
+    _, err = await asyncio.wait_for(proc.communicate(), 90)
+    errors = (tmp_path / "sipp-errors.log").read_text() if (
+        tmp_path / "sipp-errors.log").exists() else ""
+    assert proc.returncode == 0, f"sipp failed ({proc.returncode}): {err.decode()[-500:]} " \
+                                 f"{errors[-1500:]}"
+    assert list(joined.values()) == ["tv-zh"]
+    [linkedid] = joined
+
+    async def written() -> CallRecord | None:
+        async with core.engine.connect() as conn:
+            return (await conn.execute(select(CallRecord).where(  # type: ignore[return-value]
+                CallRecord.linkedid == linkedid))).first()
+
+    row = await wait_async(written, 30, "the SIP call's record")
+    assert (row.ivr_path, row.language, row.caller_number) == (
+        "language:1>main:1>products:4", "zh", "sipp-trunk")
