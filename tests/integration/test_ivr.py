@@ -45,6 +45,8 @@ async def record(core: Core, number: str) -> CallRecord:
     ("2WW1WW1", "english", "en", "language:2>main:1>products:1"),
     ("1WW3", "complaints", "zh", "language:1>main:3"),
     ("2WW0", "english", "en", "language:2>main:0"),
+    ("1WW1WW2", "fridge-zh", "zh", "language:1>main:1>products:2"),
+    ("1WW2WW1", "general-service", "zh", "language:1>main:2>booking:1"),
 ])
 async def test_keys_lead_to_the_queue_in_the_callers_language(
     core: Core, keys: str, queue: str, language: str, path: str
