@@ -73,6 +73,11 @@ def talk_seconds(c: CallRow) -> float:
     return max(0.0, (c.ended_at - c.answered_at).total_seconds() - (c.hold_seconds or 0.0))
 
 
+def handle_seconds(c: CallRow, wrap: dict[str, float]) -> float:
+    """What AHT averages: talk + hold + the wrap-up after the call."""
+    return talk_seconds(c) + (c.hold_seconds or 0.0) + wrap.get(c.linkedid, 0.0)
+
+
 def queue_kpis(calls: Iterable[CallRow], intervals: Iterable[IntervalRow],
                threshold: float) -> dict[str, Any]:
     calls = [c for c in calls if c.queue]
@@ -82,8 +87,7 @@ def queue_kpis(calls: Iterable[CallRow], intervals: Iterable[IntervalRow],
     short = [c for c in abandoned if (c.wait_seconds or 0.0) < SHORT_ABANDON]
     within = [c for c in answered if (c.wait_seconds or 0.0) <= threshold]
     offered = len(calls)
-    handle = [talk_seconds(c) + (c.hold_seconds or 0.0) + wrap.get(c.linkedid, 0.0)
-              for c in answered]
+    handle = [handle_seconds(c, wrap) for c in answered]
     return {
         "offered": offered,
         "answered": len(answered),
@@ -121,8 +125,7 @@ def agent_kpis(agent: str, calls: Iterable[CallRow],
         by_state[i.state] = by_state.get(i.state, 0.0) + i.seconds
     handling = sum(by_state.get(s, 0.0) for s in HANDLING)
     staffed = sum(by_state.get(s, 0.0) for s in STAFFED)
-    handle = [talk_seconds(c) + (c.hold_seconds or 0.0) + wrap.get(c.linkedid, 0.0)
-              for c in answered]
+    handle = [handle_seconds(c, wrap) for c in answered]
     return {
         "agent": agent,
         "answered": len(answered),
