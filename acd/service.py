@@ -25,7 +25,7 @@ from acd.board import AgentLive, AgentState, Board, PauseReason
 from acd.config import AcdConfig
 from crm_bridge.models import Agent, AgentSkill, CallRecord
 from cti.ami import AmiActionFailed, AmiActions, AmiError
-from cti.errors import DomainError
+from cti.errors import DomainError, FieldError
 
 log = structlog.get_logger("acd.service")
 
@@ -150,13 +150,12 @@ class AcdService:
         return await self.state(code)
 
     async def pause(self, code: str, reason: PauseReason) -> dict[str, Any]:
-        await self._agent(code)
+        agent = await self._agent(code)
         live = self.board.agent(code)
         if live.state is AgentState.LOGGED_OUT or live.device is None:
             raise AcdError(f"agent {code} is logged out: log in before pausing",
                            error_id="agent-logged-out")
         await self.actions.queue_pause(live.device, True, reason=reason.value)
-        agent = await self._agent(code)
         await self._remember(agent.id, device=live.device, paused=True, reason=reason.value)
         await self._settled(code, lambda a: a.paused and a.pause_reason == reason.value)
         return await self.state(code)
@@ -293,15 +292,10 @@ class PauseIn(BaseModel):
 def check_skills(config: AcdConfig, skills: dict[str, int]) -> None:
     for skill, level in skills.items():
         if skill not in config.skills:
-            raise AcdError(f"unknown skill {skill!r}", error_id="invalid-request", status=422,
-                           details={"fields": [{"field": f"skills.{skill}",
-                                                "message": f"unknown skill; known: "
-                                                f"{', '.join(sorted(config.skills))}"}]})
+            raise FieldError(f"skills.{skill}",
+                             f"unknown skill; known: {', '.join(sorted(config.skills))}")
         if not 1 <= level <= 5:
-            raise AcdError(f"skill {skill}: level {level} is not 1 to 5",
-                           error_id="invalid-request", status=422,
-                           details={"fields": [{"field": f"skills.{skill}",
-                                                "message": "a level is 1 to 5"}]})
+            raise FieldError(f"skills.{skill}", "a level is 1 to 5")
 
 
 async def create_agent(service: AcdService, data: AgentIn) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from crm_bridge.models import (
 )
 from crm_bridge.schemas import TicketAssign, TicketClose, TicketIn, TicketPatch, TicketQuery
 from crm_bridge.services import ConflictError, CrmError, NotFoundError
+from cti.errors import FieldError
 
 MAX_WINDOW = dt.timedelta(hours=12)
 PAST_GRACE = dt.timedelta(minutes=5)
@@ -45,13 +46,8 @@ NEEDS_OUTLET = frozenset({TicketStatus.DISPATCHED, TicketStatus.SCHEDULED,
                           TicketStatus.IN_PROGRESS})
 
 
-class TicketError(CrmError):
-    status = 422
-    error_id = "invalid-request"
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}",
-                         details={"fields": [{"field": field, "message": message}]})
+class TicketError(FieldError, CrmError):
+    """A ticket rule broken, naming the field."""
 
 
 class TransitionError(ConflictError):

@@ -28,6 +28,7 @@ from crm_bridge.schemas import (
 )
 from crm_bridge.services import CrmService
 from crm_bridge.tickets import TicketService
+from cti.errors import FieldError
 from cti.web import ApiError, json_dumps
 
 CRM: web.AppKey[CrmService] = web.AppKey("crm")
@@ -74,8 +75,7 @@ async def json_body(request: web.Request) -> Any:
 def _path_id(request: web.Request, name: str) -> int:
     raw = request.match_info[name]
     if not raw.isdigit() or len(raw) > 12:
-        raise ApiError(f"{name} must be a positive integer", error_id="invalid-request",
-                       status=422, details={"fields": [{"field": name, "message": "not an id"}]})
+        raise FieldError(name, "not an id: a positive integer")
     return int(raw)
 
 
@@ -107,8 +107,7 @@ async def update_customer(request: web.Request) -> web.Response:
 async def screen_pop(request: web.Request) -> web.Response:
     number = request.query.get("number", "")
     if not number.strip():
-        raise ApiError("number is required", error_id="invalid-request", status=422,
-                       details={"fields": [{"field": "number", "message": "required"}]})
+        raise FieldError("number", "required")
     return web.json_response(await request.app[CRM].customer_card(number), dumps=json_dumps)
 
 

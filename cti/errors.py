@@ -22,3 +22,15 @@ class DomainError(Exception):
         if status:
             self.status = status
         self.details = details or {}
+
+
+class FieldError(DomainError):
+    """One input field is wrong: 422 with the field named, as the web layer's
+    pydantic errors are."""
+
+    status = 422
+    error_id = "invalid-request"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}",
+                         details={"fields": [{"field": field, "message": message}]})

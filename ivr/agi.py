@@ -135,7 +135,7 @@ def hotline_entry(router: Router, menus: Menus, crm: CustomerLookup | None = Non
                 outcome = await session.run()
             except Exception:  # a fault of ours: the caller goes to an agent, not away
                 log.exception("ivr_failed", path=">".join(session.path))
-                outcome = Outcome(menus.agent_queue.get(session.language or "zh", ""),  # type: ignore[call-overload]
+                outcome = Outcome(menus.agent_queue_for(session.language),
                                   session.language or "zh", [*session.path, "error"], "error")
             queue, language, path = outcome.queue, outcome.language, outcome.path_text
             if outcome.reason == "hangup":

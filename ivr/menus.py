@@ -88,6 +88,11 @@ class Menus(_Strict):
             raise ValueError("; ".join(problems))
         return self
 
+    def agent_queue_for(self, language: str | None) -> str:
+        """The queue "an agent" means for a caller of this language."""
+        found = self.agent_queue.get(language or "zh")  # type: ignore[call-overload]
+        return found or next(iter(self.agent_queue.values()))
+
     def prompts_used(self) -> set[str]:
         used = set(NOTICES)
         for menu in self.menus.values():

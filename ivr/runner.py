@@ -128,8 +128,7 @@ class IvrSession:
 
     # ------------------------------------------------------------------ menus
     def _agent(self) -> str:
-        lang = self.language or "zh"
-        return self.menus.agent_queue.get(lang) or next(iter(self.menus.agent_queue.values()))  # type: ignore[call-overload]
+        return self.menus.agent_queue_for(self.language)
 
     def _open_order(self) -> dict[str, Any] | None:
         for t in self.card.get("open_tickets", []) or []:
