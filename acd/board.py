@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from acd.config import AcdConfig
+from acd.config import AcdConfig, wrap_up_ends
 from cti.ami.parser import AmiMessage
 from cti.bus import EventBus
 from cti.calls import CallState, CallStateChange, CallTracker
@@ -246,7 +246,7 @@ class Board:
             if msg.text("Queue", "") in self.config.queues else 0
         a.wrap_call_id = a.call_id or msg.text("Linkedid", "") or None
         a.activity, a.call_id = None, None
-        a.wrap_until = at + wrap if wrap else None
+        a.wrap_until = wrap_up_ends(at, wrap) if wrap else None
         self._recompute(a, at)
 
     def _on_call_state(self, topic: str, change: CallStateChange) -> None:
@@ -387,8 +387,9 @@ class Board:
             last_call = float(ev.text("LastCall", "0") or 0)
             wrap = self.config.queue(ev.text("Queue", "")).wrapup_seconds \
                 if ev.text("Queue", "") in self.config.queues else 0
-            if a.activity is None and last_call and wrap and now < last_call + wrap:
-                a.wrap_until = last_call + wrap
+            if a.activity is None and last_call and wrap \
+                    and now < wrap_up_ends(last_call, wrap):
+                a.wrap_until = wrap_up_ends(last_call, wrap)
             if not a.since:
                 since = float(ev.text("LastPause", "0") or 0) if a.paused else 0.0
                 a.since = since or float(ev.text("LoginTime", "0") or 0) or now

@@ -3,12 +3,13 @@ rendered into Asterisk's config, and turned into routing decisions."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from acd.config import load_config, rendered_files
+from acd.config import app_queue_wrapup, load_config, rendered_files, wrap_up_ends
 from acd.routing import Router
 from cti import paths
 from cti.cli import main
@@ -36,9 +37,19 @@ def test_rendered_queues_carry_strategy_wrapup_and_rules() -> None:
     files = rendered_files(load_config())
     queues, rules = files["queues.d/hotline.conf"], files["queuerules.d/hotline.conf"]
     assert "[complaints](hotline-queue)\nstrategy = fewestcalls\n" in queues
-    assert "wrapuptime = 10\n" in queues and "defaultrule = ac-zh\n" in queues
+    # a 10 s wrap-up is rendered as 11: app_queue counts whole seconds
+    assert "wrapuptime = 11\n" in queues and "defaultrule = ac-zh\n" in queues
     assert "[ac-zh]\npenaltychange => 30,4\n" in rules
     assert "[general-service]" not in rules  # first_level 1: nobody to widen to
+
+
+def test_an_agent_always_gets_at_least_the_whole_wrap_up() -> None:
+    # app_queue offers again once int(now) - int(last_call) >= wrapuptime
+    for last_call in (100.0, 100.01, 100.5, 100.999):
+        ends = wrap_up_ends(last_call, 3)
+        assert 3.0 <= ends - last_call <= 4.0, last_call
+        assert math.floor(ends) - math.floor(last_call) >= app_queue_wrapup(3)
+    assert app_queue_wrapup(0) == 0  # no wrap-up stays none
 
 
 BAD = [
