@@ -115,6 +115,9 @@ def hotline_entry(router: Router, menus: Menus, crm: CustomerLookup | None = Non
     variables for the dialplan's Queue()."""
 
     async def entry(request: Request) -> None:
+        # first: clear the dialplan's watchdog, which sends a caller whose
+        # FastAGI server says nothing for 3 s to the general queue
+        await request.send_command("SET VARIABLE TIMEOUT(absolute) 0")
         dialled = await get_variable(request, "HOTLINE_DNID")
         caller = request.headers.get("agi_callerid", "")
         caller = "" if caller == "unknown" else caller

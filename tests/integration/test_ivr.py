@@ -4,6 +4,7 @@ language, and the call record has the path."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from structlog.testing import capture_logs
 
 from crm_bridge.models import CallRecord, ServiceOutlet
 from cti.app import Core
+from cti.sandbox import Sandbox
 from tests.integration.conftest import wait_async, wait_until
 
 IVR_NUMBER = "Local/4008008000@hotline"
@@ -47,6 +49,9 @@ async def record(core: Core, number: str) -> CallRecord:
     ("2WW0", "english", "en", "language:2>main:0"),
     ("1WW1WW2", "fridge-zh", "zh", "language:1>main:1>products:2"),
     ("1WW2WW1", "general-service", "zh", "language:1>main:2>booking:1"),
+    ("1WW1WW1", "ac-zh", "zh", "language:1>main:1>products:1"),
+    ("1WW1WW3", "washer-zh", "zh", "language:1>main:1>products:3"),
+    ("1WW1WW5", "heater-zh", "zh", "language:1>main:1>products:5"),
 ])
 async def test_keys_lead_to_the_queue_in_the_callers_language(
     core: Core, keys: str, queue: str, language: str, path: str
@@ -56,6 +61,39 @@ async def test_keys_lead_to_the_queue_in_the_callers_language(
     assert joined[number] == queue
     row = await record(core, number)
     assert (row.ivr_path, row.language, row.queue) == (path, language, queue)
+
+
+def prompt_seconds(sandbox: Sandbox, lang: str, *ids: str) -> float:
+    """How long the sandbox's rendered prompts play."""
+    import wave
+
+    from ivr.prompts import sound_file
+
+    sounds = sandbox.layout().host_base / "data" / "sounds"
+    total = 0.0
+    for pid in ids:
+        with wave.open(str(sound_file(sounds, lang, pid))) as w:
+            total += w.getnframes() / w.getframerate()
+    return total
+
+
+async def test_a_caller_who_presses_nothing_at_the_language_menu_goes_on_in_mandarin(
+    core: Core, sandbox: Sandbox
+) -> None:
+    from ivr.menus import load_menus
+
+    menus = load_menus()
+    # the bilingual menu (each prompt in 中文 then English) and its wait pass
+    # without a key; 3 (complaints) is pressed while the main menu plays
+    language = menus.menus["language"]
+    heard = sum(prompt_seconds(sandbox, lang, *language.prompts) for lang in ("zh", "en"))
+    silent = math.ceil(heard + (language.timeout or menus.timeout) + 1.5)
+    assert silent + 1 < heard + menus.timeout + prompt_seconds(sandbox, "zh", "main-menu")
+    number = "13900008888"
+    joined = await walk(core, "W" * silent + "3", number)
+    assert joined[number] == "complaints"
+    row = await record(core, number)
+    assert (row.ivr_path, row.language) == ("language:t>main:3", "zh")
 
 
 async def test_three_invalid_keys_send_the_caller_to_an_agent(core: Core) -> None:
@@ -75,6 +113,36 @@ async def test_with_the_fastagi_server_down_the_caller_still_reaches_the_general
     number = "13900007777"
     joined = await walk(core, "", number)
     assert joined[number] == "general-service"
+    row = await record(core, number)
+    assert row.extra and row.extra["ivr_fallback"] is True
+
+
+async def test_a_fastagi_server_that_accepts_and_then_says_nothing_costs_the_caller_3_s(
+    core: Core
+) -> None:
+    import asyncio
+    import time
+
+    held: list[asyncio.StreamWriter] = []
+
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # reads the headers, never answers, never closes
+
+    server = await asyncio.start_server(stall, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    await core.actions.setvar("HOTLINE_AGI", f"agi://127.0.0.1:{port}")
+    number = "13900007778"
+    started = time.monotonic()
+    try:
+        joined = await walk(core, "", number)
+        waited = time.monotonic() - started
+    finally:
+        for w in held:
+            w.close()
+        server.close()
+    assert held, "Asterisk never connected to the stalled server"
+    assert joined[number] == "general-service"
+    assert 2.5 < waited < 8, f"the caller waited {waited:.1f} s for the general queue"
     row = await record(core, number)
     assert row.extra and row.extra["ivr_fallback"] is True
 
@@ -157,6 +225,31 @@ async def test_a_known_caller_hears_the_open_order_menu_and_its_status_read_back
         f"day-{tomorrow.day}", "slot-morning"]
     assert said[:3] == ["welcome", "greet-known", "open-order"]  # 1 pressed in the welcome
     assert said[-1] == "transfer-agent"
+
+
+async def test_a_caller_types_an_order_number_and_hears_its_status(core: Core) -> None:
+    from crm_bridge.schemas import CustomerIn, PhoneIn, TicketIn
+    from crm_bridge.tickets import TicketService
+
+    card = await core.crm.create_customer(CustomerIn(name="周九", phones=[
+        PhoneIn(number="13800003333")]))
+    ticket = await TicketService(core.engine, zone=core.settings.site_timezone).create(
+        TicketIn.model_validate({"kind": "repair", "customer_id": card["customer"]["id"],
+                                 "summary": "洗衣机不排水"}))
+    # a neighbour calls from another phone about the order: 中文, repair
+    # status, the order number and #, then an agent once it is read back
+    number = "13900004444"
+    with capture_logs() as logs:
+        joined = await walk(core, f"1WW4WWW{ticket['id']}#" + "W" * 10 + "0", number,
+                            patience=8)
+    assert joined[number] == "general-service"
+    row = await record(core, number)
+    assert row.ivr_path == f"language:1>main:4>ticket:{ticket['id']}>main:0"
+    said = [e["prompt"] for e in logs if e["event"] == "ivr_play"]
+    digits = [f"digit-{d}" for d in str(ticket["id"])]
+    start = said.index("status-order")
+    assert said[start:start + len(digits) + 2] == ["status-order", *digits, "status-new"]
+    assert "ticket-not-found" not in said
 
 
 async def test_a_known_caller_books_an_installation_slot_on_the_keypad(core: Core) -> None:
