@@ -217,6 +217,8 @@ class Agent(Base):
     logged_in_at: Mapped[dt.datetime | None] = mapped_column()
     paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     pause_reason: Mapped[str | None] = mapped_column(String(30))
+    # argon2id hash for the console's sign-in (None: cannot sign in yet)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
 
     skills: Mapped[list[AgentSkill]] = relationship(
         back_populates="agent", cascade="all, delete-orphan", order_by="AgentSkill.skill")
@@ -237,6 +239,47 @@ class AgentSkill(Base):
     __table_args__ = (
         CheckConstraint("level BETWEEN 1 AND 5", name="level_range"),
         UniqueConstraint("agent_id", "skill", name="uq_agent_skills_agent_id_skill"),
+    )
+
+
+class AgentSession(Base):
+    """A signed-in console. The browser holds the token in a cookie; only its
+    SHA-256 is stored, so a copy of the database signs nobody in."""
+
+    __tablename__ = "agent_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_agent_sessions_agent_id", "agent_id"),)
+
+
+class CallWrapUp(Base):
+    """What the agent recorded after a call: the disposition, notes and the
+    ticket it was about. One per call and agent (a transferred call has one
+    from each agent who took it); saved again, it is updated."""
+
+    __tablename__ = "call_wrapups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_linkedid: Mapped[str] = mapped_column(String(64))
+    agent: Mapped[str] = mapped_column(String(20))
+    disposition: Mapped[str] = mapped_column(String(30))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("call_linkedid", "agent", name="uq_call_wrapups_call_linkedid_agent"),
+        CheckConstraint(
+            "disposition IN ('resolved', 'ticket_created', 'ticket_updated', "
+            "'callback_needed', 'wrong_number', 'information_given', 'complaint_logged', "
+            "'transferred', 'other')", name="disposition_known"),
     )
 
 

@@ -20,6 +20,7 @@ from crm_bridge.models import (
     CallRecord,
     Customer,
     CustomerPhone,
+    ServiceOutlet,
     Ticket,
 )
 from crm_bridge.phones import display, normalize
@@ -128,6 +129,16 @@ class CrmService:
                 "ivr_path": r.ivr_path, "language": r.language, "transfers": r.transfers,
                 "disposition": r.disposition, "customer_id": r.customer_id,
                 "ticket_id": r.ticket_id, "hangup_cause": r.hangup_cause}
+
+    async def outlets(self) -> list[dict[str, Any]]:
+        """The active service outlets, by region (tickets are dispatched to them)."""
+        async with self.sessions() as s:
+            rows = (await s.execute(select(ServiceOutlet).where(ServiceOutlet.active)
+                                    .order_by(ServiceOutlet.region, ServiceOutlet.name))
+                    ).scalars().all()
+        return [{"id": o.id, "name": o.name, "region": o.region, "address": o.address,
+                 "contact_name": o.contact_name, "contact_phone": o.contact_phone}
+                for o in rows]
 
     # ------------------------------------------------------------------ customers
     async def search_customers(self, q: CustomerQuery) -> list[dict[str, Any]]:

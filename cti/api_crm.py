@@ -111,6 +111,11 @@ async def screen_pop(request: web.Request) -> web.Response:
     return web.json_response(await request.app[CRM].customer_card(number), dumps=json_dumps)
 
 
+async def list_outlets(request: web.Request) -> web.Response:
+    outlets = await request.app[CRM].outlets()
+    return web.json_response({"outlets": outlets, "count": len(outlets)}, dumps=json_dumps)
+
+
 async def list_calls(request: web.Request) -> web.StreamResponse:
     q = validate(CallQuery, dict(request.query))
     calls, total = await request.app[CRM].list_calls(q)
@@ -183,3 +188,4 @@ def add_crm_routes(app: web.Application, crm: CrmService, tickets: TicketService
     r.add_post("/api/v1/tickets/{ticket_id}/assign", assign_ticket)
     r.add_post("/api/v1/tickets/{ticket_id}/close", close_ticket)
     r.add_get("/api/v1/calls", list_calls)
+    r.add_get("/api/v1/outlets", list_outlets)

@@ -27,17 +27,22 @@ from crm_bridge import db
 from crm_bridge.migrate import upgrade_async
 from crm_bridge.services import CrmService
 from crm_bridge.tickets import TicketService
+from crm_bridge.wrapups import WrapUpStore
 from crm_bridge.writer import CallRecordWriter
 from cti import paths, sandbox
 from cti.ami import AmiActions, AmiConnection
 from cti.api_acd import add_acd_routes
+from cti.api_console import add_console_routes
 from cti.api_crm import add_crm_routes
+from cti.auth import AuthService
 from cti.bus import EventBus
 from cti.calls import CallTracker
+from cti.console import ScreenPops
 from cti.core import EventPump
 from cti.livestore import LiveCallStore
 from cti.settings import ConfigError, Settings
 from cti.web import CORE, add_routes, error_middleware
+from cti.webhook import WebhookSender
 from ivr.agi import AgiServer, hotline_entry, ping
 from ivr.menus import load_menus
 from ivr.prompts import load_catalogue
@@ -67,6 +72,9 @@ class Core:
     acd: AcdService
     intervals: IntervalWriter
     kpi: KpiService
+    auth: AuthService
+    pops: ScreenPops
+    webhook: WebhookSender | None = None
     schema_ready: bool = False
     static_dir: Path = STATIC_DIR
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -118,8 +126,14 @@ def build_core(settings: Settings) -> Core:
     kpi = KpiService(engine, zone=settings.site_timezone, thresholds={
         name: q.service_level_seconds for name, q in acd_config.all_queues().items()},
         default_threshold=acd_config.defaults.service_level_seconds)
+    webhook = None
+    if settings.crm_webhook_url and settings.crm_webhook_secret:
+        webhook = WebhookSender(settings.crm_webhook_url,
+                                settings.crm_webhook_secret.get_secret_value())
+    pops = ScreenPops(bus, tracker, crm, webhook)
     return Core(settings, bus, tracker, conn, actions, pump, agi, engine, url, writer, crm,
-                tickets, live_store, acd_config, board, acd, intervals, kpi)
+                tickets, live_store, acd_config, board, acd, intervals, kpi,
+                AuthService(engine), pops, webhook)
 
 
 async def ensure_schema(core: Core) -> None:
@@ -195,6 +209,8 @@ async def running(core: Core) -> AsyncIterator[Core]:
         core.tasks.append(asyncio.create_task(keep_live_calls(core), name="live-call-store"))
         core.tasks.append(asyncio.create_task(core.intervals.run(), name="agent-intervals"))
         core.tasks.append(asyncio.create_task(acd_upkeep(core), name="acd-upkeep"))
+        if core.webhook is not None:
+            core.tasks.append(asyncio.create_task(core.webhook.run(), name="crm-webhook"))
         log.info("core_started", ami=f"{core.settings.ami_host}:{core.settings.ami_port}",
                  database=db.describe(core.database_url), agi_port=core.agi.port,
                  restored_calls=restored)
@@ -207,6 +223,7 @@ async def running(core: Core) -> AsyncIterator[Core]:
         if core.tasks:  # started: the calls still up are carried over to the next run
             save_live_calls(core)
         core.writer.close()
+        await core.pops.close()
         await core.conn.close()
         await core.agi.close()
         await core.engine.dispose()
@@ -224,5 +241,8 @@ def build_app(settings: Settings, core: Core | None = None) -> web.Application:
     add_routes(app)
     add_crm_routes(app, app[CORE].crm, app[CORE].tickets)
     add_acd_routes(app, app[CORE].acd, app[CORE].kpi)
+    core = app[CORE]
+    add_console_routes(app, core.auth, core.pops, core.acd, core.tickets,
+                       WrapUpStore(core.engine))
     app.router.add_static("/static/", STATIC_DIR, show_index=False)
     return app

@@ -166,6 +166,45 @@ def cmd_db(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
+# ---------------------------------------------------------------------- agents
+def cmd_agent(args: argparse.Namespace) -> int:
+    """Set an agent's console password: read from HOTLINE_AGENT_PASSWORD, else
+    asked for (twice) on a terminal, else one line of stdin. Never an argument
+    (it would sit in the shell history and the process list)."""
+    import getpass
+    import os
+
+    from crm_bridge import db
+    from crm_bridge.migrate import upgrade
+    from cti.auth import AuthService
+    from cti.errors import DomainError
+    from cti.settings import load_settings
+
+    password = os.environ.get("HOTLINE_AGENT_PASSWORD")
+    if password is None and sys.stdin.isatty():
+        password = getpass.getpass(f"new password for agent {args.code}: ")
+        if getpass.getpass("again: ") != password:
+            return _fail(EXIT_CONFIG, "agent password: the two passwords differ")
+    elif password is None:
+        password = sys.stdin.readline().rstrip("\n")
+    settings = load_settings(args.config)
+    url = settings.effective_database_url
+    upgrade(url)
+
+    async def go() -> int:
+        engine = db.make_engine(url)
+        try:
+            await AuthService(engine).set_password(args.code, password)
+        except DomainError as exc:
+            return _fail(EXIT_CONFIG, f"agent password: {exc}")
+        finally:
+            await engine.dispose()
+        print(f"agent {args.code}: password set; their open consoles are signed out")
+        return 0
+
+    return asyncio.run(go())
+
+
 # ---------------------------------------------------------------------- acd
 def cmd_acd(args: argparse.Namespace) -> int:
     """Render Asterisk's queues and penalty rules from the ACD config (or,
@@ -276,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--if-empty", action="store_true", help="seed: do nothing if not empty")
     b.add_argument("--config", type=Path)
     b.set_defaults(func=cmd_db)
+
+    g = sub.add_parser("agent", help="agents' console accounts")
+    g.add_argument("action", choices=["password"])
+    g.add_argument("code", help="the agent number, e.g. 8001")
+    g.add_argument("--config", type=Path)
+    g.set_defaults(func=cmd_agent)
 
     q = sub.add_parser("acd", help="queues and skills")
     q.add_argument("action", choices=["render"])

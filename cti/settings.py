@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from cti import paths
@@ -73,6 +73,20 @@ class Settings(BaseSettings):
     # zone; 8-digit local numbers get this area code
     site_timezone: str = "Asia/Shanghai"
     local_area_code: str | None = Field(None, pattern=r"^0\d{2,3}$")
+
+    # an external CRM that gets each screen pop's card as a signed webhook
+    # (HMAC-SHA256 with the secret; set it in HOTLINE_CRM_WEBHOOK_SECRET)
+    crm_webhook_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    crm_webhook_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.crm_webhook_url and not self.crm_webhook_secret:
+            raise ValueError("crm_webhook_secret: needed when crm_webhook_url is set "
+                             "(set HOTLINE_CRM_WEBHOOK_SECRET)")
+        if self.crm_webhook_secret and len(self.crm_webhook_secret.get_secret_value()) < 16:
+            raise ValueError("crm_webhook_secret: at least 16 characters")
+        return self
 
     @field_validator("site_timezone")
     @classmethod
@@ -136,7 +150,10 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
 def _explain(exc: ValidationError, config_file: Path | None, file_values: dict[str, Any]) -> str:
     lines = []
     for err in exc.errors():
-        key = str(err["loc"][0]) if err["loc"] else "?"
+        if not err["loc"]:  # a check across settings: its message names them
+            lines.append(f"setting {err['msg'].removeprefix('Value error, ')}")
+            continue
+        key = str(err["loc"][0])
         env_name = ENV_PREFIX + key.upper()
         if env_name in os.environ:
             where = f"environment variable {env_name}"

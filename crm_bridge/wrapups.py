@@ -1,0 +1,47 @@
+"""What agents record after a call (disposition, notes, the ticket), one row
+per call and agent: saving again replaces it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm_bridge.models import CallRecord, CallWrapUp, utcnow
+
+
+class WrapUpStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def save(self, call_id: str, agent: str, *, disposition: str, notes: str,
+                   ticket_id: int | None, customer_id: int | None) -> dict[str, Any]:
+        values = {"disposition": disposition, "notes": notes, "ticket_id": ticket_id,
+                  "customer_id": customer_id, "updated_at": utcnow()}
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        async with self.engine.begin() as conn:
+            stmt = insert(CallWrapUp).values(call_linkedid=call_id, agent=agent,
+                                             created_at=utcnow(), **values)
+            await conn.execute(stmt.on_conflict_do_update(
+                index_elements=["call_linkedid", "agent"], set_=values))
+            row = (await conn.execute(select(CallWrapUp).where(
+                CallWrapUp.call_linkedid == call_id, CallWrapUp.agent == agent))).one()
+        return {"id": row.id, "call_id": call_id, "agent": agent,
+                "disposition": row.disposition, "notes": row.notes,
+                "ticket_id": row.ticket_id, "customer_id": row.customer_id}
+
+    async def for_call(self, call_id: str) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(CallWrapUp).where(
+                CallWrapUp.call_linkedid == call_id).order_by(CallWrapUp.created_at))).all()
+        return [{"agent": r.agent, "disposition": r.disposition, "notes": r.notes,
+                 "ticket_id": r.ticket_id, "customer_id": r.customer_id} for r in rows]
+
+    async def answered_by(self, call_id: str) -> str | None:
+        """The agent of a call already written to the records."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(CallRecord.agent).where(
+                CallRecord.linkedid == call_id))).first()
+        return None if row is None else row.agent

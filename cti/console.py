@@ -1,0 +1,209 @@
+"""Screen pops: the caller's card on the console of the agent whose phone rings.
+
+The card is fetched from crm_bridge when the caller joins a queue (so when
+app_queue rings an agent it is usually ready), and pushed to that agent's
+consoles only (``AgentCalled``'s member name says whose phone rings). An
+offer is taken back (``pop.gone``) when the ring ends without an answer,
+the caller hangs up, or the call ends; a pop is sent only while the call is
+still up and still ringing that agent, checked again after the card came.
+
+Each agent has at most one offer: ringing, talking, or in wrap-up. A console
+that (re)connects is sent it first, so a reload mid-call shows the card.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from cti.ami.parser import AmiMessage
+from cti.bus import EventBus
+from cti.calls import Call, CallTracker
+
+log = structlog.get_logger("cti.console")
+
+CARD_TIMEOUT = 1.0  # the phone rings on: a card that is late is sent when it comes
+
+
+class CardSource(Protocol):
+    def customer_card(self, raw_number: str) -> Coroutine[Any, Any, dict[str, Any]]: ...
+
+
+class Webhook(Protocol):
+    def send(self, event: str, payload: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class Offer:
+    agent: str
+    call_id: str
+    state: str  # ringing / talking / wrap_up
+    pop: dict[str, Any]
+    since: float = field(default_factory=time.time)
+
+
+class ScreenPops:
+    def __init__(self, bus: EventBus, tracker: CallTracker, crm: CardSource,
+                 webhook: Webhook | None = None) -> None:
+        self.bus, self.tracker, self.crm, self.webhook = bus, tracker, crm, webhook
+        self.offers: dict[str, Offer] = {}
+        self.cards: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self.notes: dict[str, list[dict[str, Any]]] = {}  # call id -> agents' notes so far
+        self._listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.sent = 0
+        for name, handler in (
+            ("ami.QueueCallerJoin", self._on_join),
+            ("ami.AgentCalled", self._on_called),
+            ("ami.AgentConnect", self._on_connect),
+            ("ami.AgentRingNoAnswer", self._on_ring_ended),
+            ("ami.AgentDump", self._on_ring_ended),
+            ("ami.QueueCallerAbandon", self._on_abandon),
+            ("ami.AgentComplete", self._on_complete),
+        ):
+            bus.subscribe(name, self._guard(handler))
+        bus.subscribe("call.ended", lambda t, c: self._on_call_ended(c))
+
+    @staticmethod
+    def _guard(handler: Callable[[AmiMessage, float], None]
+               ) -> Callable[[str, AmiMessage], None]:
+        def on(topic: str, msg: AmiMessage) -> None:
+            handler(msg, time.time())
+        return on
+
+    # ------------------------------------------------------------------ consoles
+    def listen(self, agent: str) -> asyncio.Queue[dict[str, Any]]:
+        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue(200)
+        self._listeners.setdefault(agent, set()).add(q)
+        return q
+
+    def unlisten(self, agent: str, q: asyncio.Queue[dict[str, Any]]) -> None:
+        self._listeners.get(agent, set()).discard(q)
+
+    def current(self, agent: str) -> dict[str, Any] | None:
+        offer = self.offers.get(agent)
+        return None if offer is None else {**offer.pop, "state": offer.state}
+
+    def _push(self, agent: str, message: dict[str, Any]) -> None:
+        for q in list(self._listeners.get(agent, ())):
+            if q.full():  # a console that stopped reading: drop its oldest
+                q.get_nowait()
+            q.put_nowait(message)
+
+    # ------------------------------------------------------------------ cards
+    def _card(self, call_id: str, number: str) -> asyncio.Task[dict[str, Any]]:
+        task = self.cards.get(call_id)
+        if task is None:
+            task = asyncio.create_task(self.crm.customer_card(number))
+            self.cards[call_id] = task
+        return task
+
+    def _on_join(self, msg: AmiMessage, at: float) -> None:
+        call_id = msg.text("Linkedid", "")
+        if call_id:
+            self._card(call_id, msg.text("CallerIDNum", ""))
+
+    # ------------------------------------------------------------------ offers
+    def _on_called(self, msg: AmiMessage, at: float) -> None:
+        agent, call_id = msg.text("MemberName", ""), msg.text("Linkedid", "")
+        if not agent or not call_id:
+            return
+        call = self.tracker.get(call_id)
+        if call is None:
+            return
+        stamp = msg.get("Timestamp")
+        event_at = float(stamp) if isinstance(stamp, str) else at
+        offer = Offer(agent, call_id, "ringing", {})
+        self.offers[agent] = offer
+        task = asyncio.create_task(self._pop(offer, call, msg.text("Queue", ""), event_at, at))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _pop(self, offer: Offer, call: Call, queue: str, event_at: float,
+                   received_at: float) -> None:
+        try:
+            card = await asyncio.wait_for(asyncio.shield(
+                self._card(call.call_id, call.caller_number)), CARD_TIMEOUT)
+        except Exception as exc:
+            log.warning("screen_pop_card_failed", call_id=call.call_id,
+                        error=f"{type(exc).__name__}: {exc}"[:200])
+            card = {"known": False, "number": call.caller_number, "customer": None,
+                    "unavailable": True}
+        # still this agent's offer, and the call still up?
+        if self.offers.get(offer.agent) is not offer or self.tracker.get(call.call_id) is None:
+            return
+        offer.pop = {
+            "type": "pop", "call_id": call.call_id, "agent": offer.agent, "queue": queue,
+            "caller_number": call.caller_number, "caller_name": call.caller_name,
+            "card": card, "ivr_path": call.ivr_path, "language": call.language,
+            "waited_seconds": round(call.wait_seconds or 0.0, 1),
+            "queued_at": call.queued_at, "notes": list(self.notes.get(call.call_id, [])),
+            "event_at": event_at, "received_at": received_at, "sent_at": time.time(),
+        }
+        self.sent += 1
+        self._push(offer.agent, {**offer.pop, "state": offer.state})
+        log.info("screen_pop", agent=offer.agent, call_id=call.call_id,
+                 known=bool(card.get("known")), ms=round((time.time() - received_at) * 1000, 1))
+        if self.webhook is not None:
+            self.webhook.send("screen_pop", {k: v for k, v in offer.pop.items()
+                                             if k not in ("type", "sent_at")})
+
+    def _take_back(self, agent: str, call_id: str, reason: str) -> None:
+        offer = self.offers.get(agent)
+        if offer is None or offer.call_id != call_id or offer.state != "ringing":
+            return
+        del self.offers[agent]
+        self._push(agent, {"type": "pop.gone", "call_id": call_id, "reason": reason})
+
+    def _on_ring_ended(self, msg: AmiMessage, at: float) -> None:
+        self._take_back(msg.text("MemberName", ""), msg.text("Linkedid", ""), "not_answered")
+
+    def _on_abandon(self, msg: AmiMessage, at: float) -> None:
+        call_id = msg.text("Linkedid", "")
+        for agent in [a for a, o in self.offers.items() if o.call_id == call_id]:
+            self._take_back(agent, call_id, "caller_hung_up")
+
+    def _on_connect(self, msg: AmiMessage, at: float) -> None:
+        agent, call_id = msg.text("MemberName", ""), msg.text("Linkedid", "")
+        offer = self.offers.get(agent)
+        if offer is None or offer.call_id != call_id:
+            return
+        offer.state, offer.since = "talking", at
+        self._push(agent, {"type": "call.connected", "call_id": call_id})
+
+    def _on_complete(self, msg: AmiMessage, at: float) -> None:
+        agent, call_id = msg.text("MemberName", ""), msg.text("Linkedid", "")
+        offer = self.offers.get(agent)
+        if offer is None or offer.call_id != call_id:
+            return
+        offer.state, offer.since = "wrap_up", at
+        self._push(agent, {"type": "call.ended", "call_id": call_id,
+                           "reason": msg.text("Reason", "")})
+
+    def _on_call_ended(self, call: Call) -> None:
+        for agent in [a for a, o in self.offers.items() if o.call_id == call.call_id]:
+            self._take_back(agent, call.call_id, "call_ended")
+        task = self.cards.pop(call.call_id, None)
+        if task is not None and not task.done():
+            task.cancel()
+        self.notes.pop(call.call_id, None)
+
+    def finish(self, agent: str, call_id: str) -> None:
+        """The agent saved the wrap-up (or dismissed the card)."""
+        offer = self.offers.get(agent)
+        if offer is not None and offer.call_id == call_id and offer.state != "ringing":
+            del self.offers[agent]
+            self._push(agent, {"type": "pop.closed", "call_id": call_id})
+
+    async def close(self) -> None:
+        for task in [*self._tasks, *self.cards.values()]:
+            task.cancel()
+        for task in [*self._tasks, *self.cards.values()]:
+            with contextlib.suppress(BaseException):
+                await task

@@ -1,0 +1,320 @@
+// The agent console: sign-in, ACD state, the screen pop and the wrap-up.
+// Plain browser JavaScript, no build step and nothing from a CDN.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const STATE_LABEL = {
+  logged_out: "未签入 logged out", available: "空闲 available", ringing: "振铃 ringing",
+  on_call: "通话中 on a call", on_hold: "保持 on hold", wrap_up: "话后 wrap-up",
+  paused: "暂停 paused",
+};
+const CALL_LABEL = { ringing: "振铃 ringing", talking: "通话中 talking", wrap_up: "话后 wrap-up" };
+const KIND_LABEL = { repair: "维修", installation: "安装", maintenance: "保养",
+  consultation: "咨询", complaint: "投诉" };
+const CATEGORY_LABEL = { air_conditioner: "空调", refrigerator: "冰箱", washing_machine: "洗衣机",
+  television: "电视", water_heater: "热水器" };
+
+let me = null;        // {code, name}
+let agent = null;     // the ACD's view of this agent
+let offer = null;     // the card on screen
+let socket = null;
+let outlets = null;
+
+async function api(method, path, body) {
+  const opts = { method, headers: {}, credentials: "same-origin" };
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  const resp = await fetch(path, opts);
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) {
+    const err = new Error((data.error && data.error.message) || resp.statusText);
+    err.status = resp.status;
+    err.body = data;
+    throw err;
+  }
+  return data;
+}
+
+function showError(err) {
+  const el = $("#action-error");
+  if (!err) { el.hidden = true; return; }
+  el.textContent = err.message;
+  el.hidden = false;
+}
+
+function text(el, value) { el.textContent = value == null ? "" : String(value); }
+
+function fmtSeconds(s) {
+  s = Math.max(0, Math.round(s));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function fmtTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleString("zh-CN", { month: "2-digit", day: "2-digit", hour: "2-digit",
+    minute: "2-digit" });
+}
+
+// ---------------------------------------------------------------- sign-in
+async function start() {
+  try {
+    const data = await api("GET", "/api/v1/console/me");
+    me = { code: data.agent.code, name: data.agent.name };
+    enterConsole(data.agent, data.offer);
+  } catch (err) {
+    if (err.status !== 401) showError(err);
+    $("#signin").hidden = false;
+  }
+}
+
+$("#signin-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  text($("#signin-error"), "");
+  try {
+    const data = await api("POST", "/api/v1/console/sign-in",
+      { code: f.code.value, password: f.password.value });
+    f.password.value = "";
+    me = data.agent;
+    const state = await api("GET", "/api/v1/console/me");
+    $("#signin").hidden = true;
+    enterConsole(state.agent, state.offer);
+  } catch (err) {
+    text($("#signin-error"), err.message);
+  }
+});
+
+$("#sign-out").addEventListener("click", async () => {
+  await api("POST", "/api/v1/console/sign-out").catch(() => {});
+  if (socket) socket.close();
+  location.reload();
+});
+
+function enterConsole(view, current) {
+  $("#console").hidden = false;
+  text($("#agent-name"), me.name || view.name);
+  text($("#agent-code"), me.code);
+  showAgent(view);
+  if (current) showOffer(current);
+  connect();
+}
+
+// ---------------------------------------------------------------- the ACD
+function showAgent(view) {
+  agent = view;
+  const st = $("#state");
+  st.dataset.state = view.state;
+  text(st, STATE_LABEL[view.state] || view.state);
+  if (view.state === "paused" && view.pause_reason) st.textContent += ` · ${view.pause_reason}`;
+  const out = view.state === "logged_out";
+  $("#acd-login").hidden = !out;
+  $("#acd-logout").hidden = out;
+  $("#pause-form").hidden = out || view.state === "paused";
+  $("#unpause").hidden = view.state !== "paused";
+  if (view.device) $("#acd-login").device.value = view.device;
+}
+
+async function acd(path, body) {
+  showError(null);
+  try {
+    showAgent(await api("POST", `/api/v1/console/acd/${path}`, body));
+  } catch (err) { showError(err); }
+}
+
+$("#acd-login").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  acd("login", { device: ev.target.device.value.trim() });
+});
+$("#pause-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  acd("pause", { reason: ev.target.reason.value });
+});
+$("#unpause").addEventListener("click", () => acd("unpause"));
+$("#acd-logout").addEventListener("click", () => acd("logout"));
+
+// ---------------------------------------------------------------- live feed
+function connect() {
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${proto}://${location.host}/api/v1/console/ws`);
+  socket.onopen = () => { $("#conn").className = "conn up"; };
+  socket.onclose = () => {
+    $("#conn").className = "conn down";
+    setTimeout(connect, 1500);  // the hello after reconnecting brings the card back
+  };
+  socket.onmessage = (ev) => handle(JSON.parse(ev.data));
+}
+
+function handle(msg) {
+  switch (msg.type) {
+    case "hello":
+      showAgent(msg.agent);
+      if (msg.offer) showOffer(msg.offer); else if (offer && offer.state === "ringing") clearOffer();
+      break;
+    case "agent": showAgent(msg.agent); break;
+    case "pop": showOffer(msg); break;
+    case "pop.gone": if (offer && offer.call_id === msg.call_id) clearOffer(); break;
+    case "call.connected": if (offer && offer.call_id === msg.call_id) setCallState("talking"); break;
+    case "call.ended": if (offer && offer.call_id === msg.call_id) setCallState("wrap_up"); break;
+    case "pop.closed": if (offer && offer.call_id === msg.call_id) clearOffer(); break;
+  }
+}
+
+// ---------------------------------------------------------------- the card
+function clearOffer() {
+  offer = null;
+  $("#pop").hidden = true;
+  $("#idle").hidden = false;
+  $("#pop").dataset.callId = "";
+}
+
+function setCallState(state) {
+  offer.state = state;
+  $("#pop").dataset.state = state;
+  text($("#pop-state"), CALL_LABEL[state] || state);
+  $("#wrapup").hidden = state === "ringing";
+}
+
+function row(cells) {
+  const tr = document.createElement("tr");
+  for (const c of cells) {
+    const td = document.createElement("td");
+    if (c instanceof Node) td.appendChild(c); else td.textContent = c == null ? "" : String(c);
+    tr.appendChild(td);
+  }
+  return tr;
+}
+
+function fill(tbody, rows, empty) {
+  tbody.replaceChildren(...(rows.length ? rows : [row([empty])]));
+}
+
+function showOffer(o) {
+  const fresh = !offer || offer.call_id !== o.call_id;
+  offer = o;
+  const card = o.card || {};
+  const pop = $("#pop");
+  pop.dataset.callId = o.call_id;
+  pop.dataset.known = card.known ? "yes" : "no";
+  $("#idle").hidden = true;
+  pop.hidden = false;
+  const c = card.customer;
+  text($("#pop-name"), c ? c.name : "未知来电 Unknown caller");
+  $("#pop-vip").hidden = !(c && c.vip);
+  text($("#pop-number"), card.number_display || o.caller_number);
+  text($("#pop-queue"), o.queue);
+  text($("#pop-wait"), fmtSeconds(o.waited_seconds || 0));
+  text($("#pop-lang"), o.language === "en" ? "English" : o.language === "zh" ? "中文" : "—");
+  text($("#pop-ivr"), o.ivr_path || "—");
+  setCallState(o.state || "ringing");
+
+  const notes = $("#pop-notes");
+  notes.hidden = !(o.notes && o.notes.length);
+  notes.querySelector("ul").replaceChildren(...(o.notes || []).map((n) => {
+    const li = document.createElement("li");
+    li.textContent = `${n.name || n.agent} (${n.agent}): ${n.notes}`;
+    return li;
+  }));
+
+  $("#known").hidden = !card.known;
+  const form = $("#new-customer");
+  form.hidden = !!card.known;
+  if (!card.known && fresh) {
+    form.reset();
+    form.number.value = card.number || o.caller_number || "";
+  }
+  if (card.known) {
+    fill($("#appliances"), (card.appliances || []).map((a) => {
+      const w = document.createElement("span");
+      w.className = a.in_warranty ? "warranty-in" : "warranty-out";
+      w.textContent = a.in_warranty ? `在保 ${a.warranty_days_left} 天` : "过保 expired";
+      return row([CATEGORY_LABEL[a.category] || a.category, a.model, a.purchase_date, w]);
+    }), "—");
+    fill($("#tickets"), (card.open_tickets || []).map((t) =>
+      row([t.id, KIND_LABEL[t.kind] || t.kind, t.status, t.summary])), "无 none");
+    fill($("#calls"), (card.last_calls || []).map((r) =>
+      row([fmtTime(r.started_at), r.queue, r.agent, r.outcome])), "无 none");
+  }
+  if (fresh) prepareWrapUp(card);
+}
+
+// ---------------------------------------------------------------- new customer
+$("#new-customer").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  showError(null);
+  try {
+    await api("POST", "/api/v1/customers", {
+      name: f.name.value.trim(), region: f.region.value.trim(), address: f.address.value.trim(),
+      phones: [{ number: f.number.value.trim() }],
+    });
+    const card = await api("GET",
+      `/api/v1/screen-pop?number=${encodeURIComponent(f.number.value.trim())}`);
+    showOffer({ ...offer, card });
+    prepareWrapUp(card);
+  } catch (err) { showError(err); }
+});
+
+// ---------------------------------------------------------------- wrap-up
+async function prepareWrapUp(card) {
+  const f = $("#wrapup");
+  f.reset();
+  text($("#wrap-result"), "");
+  toggleTicket(false);
+  const appl = f.appliance_id;
+  appl.replaceChildren(new Option("—", ""), ...(card.appliances || []).map((a) =>
+    new Option(`${CATEGORY_LABEL[a.category] || a.category} ${a.model}`, a.id)));
+  if (outlets === null) {
+    outlets = await api("GET", "/api/v1/outlets").then((d) => d.outlets).catch(() => []);
+  }
+  f.outlet_id.replaceChildren(new Option("—", ""), ...outlets.map((o) =>
+    new Option(`${o.name} (${o.region})`, o.id)));
+}
+
+function toggleTicket(on) {
+  const fs = $("#ticket-fields");
+  fs.hidden = !on;
+  fs.disabled = !on;
+}
+
+$("#wrapup").make_ticket.addEventListener("change", (ev) => {
+  toggleTicket(ev.target.checked);
+  if (ev.target.checked) $("#wrapup").disposition.value = "ticket_created";
+});
+
+$("#wrapup").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  if (!offer) return;
+  const f = ev.target;
+  showError(null);
+  const body = { disposition: f.disposition.value, notes: f.notes.value.trim() };
+  const customer = offer.card && offer.card.customer;
+  if (customer) body.customer_id = customer.id;
+  if (f.make_ticket.checked) {
+    if (!customer) { showError(new Error("先保存客户 · save the customer first")); return; }
+    const t = { kind: f.kind.value, customer_id: customer.id, summary: f.summary.value.trim() };
+    if (f.appliance_id.value) t.appliance_id = Number(f.appliance_id.value);
+    if (f.outlet_id.value) t.outlet_id = Number(f.outlet_id.value);
+    if (f.appointment_start.value) t.appointment_start = f.appointment_start.value;
+    if (f.appointment_end.value) t.appointment_end = f.appointment_end.value;
+    body.new_ticket = t;
+  }
+  try {
+    const saved = await api("POST",
+      `/api/v1/console/calls/${encodeURIComponent(offer.call_id)}/wrap-up`, body);
+    text($("#wrap-result"), saved.ticket ? `已保存，工单 #${saved.ticket.id} · saved, ticket #${saved.ticket.id}`
+      : "已保存 · saved");
+  } catch (err) { showError(err); }
+});
+
+setInterval(() => {  // the wrap-up countdown from the ACD's view
+  if (agent && agent.state === "wrap_up" && agent.wrap_up_until) {
+    text($("#wrap-timer"), `· ${fmtSeconds(agent.wrap_up_until - Date.now() / 1000)}`);
+  } else {
+    text($("#wrap-timer"), "");
+  }
+}, 500);
+
+start();
