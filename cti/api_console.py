@@ -167,7 +167,7 @@ async def console_ws(request: web.Request) -> web.WebSocketResponse:
 
         async def from_board() -> None:
             async for _, view in states:
-                if view.get("code") == who.code:
+                if view.get("agent") == who.code:
                     await ws.send_str(json_dumps({"type": "agent", "agent": view}))
 
         await asyncio.gather(from_pops(), from_board())
@@ -213,11 +213,11 @@ async def wrap_up(request: web.Request) -> web.Response:
         ticket = await tickets.create(TicketIn.model_validate({
             **data.new_ticket.model_dump(exclude_none=True), "call_id": call_id,
             "actor": f"agent:{who.code}"}))
-        ticket_id, customer_id = ticket["id"], ticket["customer_id"]
+        ticket_id, customer_id = ticket["id"], ticket["customer"]["id"]
     elif data.ticket_update is not None:
         patch = validate(TicketPatch, {**data.ticket_update.change, "actor": f"agent:{who.code}"})
         ticket = await tickets.update(data.ticket_update.id, patch)
-        ticket_id, customer_id = ticket["id"], ticket["customer_id"]
+        ticket_id, customer_id = ticket["id"], ticket["customer"]["id"]
     saved = await request.app[WRAPUPS].save(
         call_id, who.code, disposition=data.disposition, notes=data.notes,
         ticket_id=ticket_id, customer_id=customer_id)

@@ -234,15 +234,20 @@ async def _core_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-def build_app(settings: Settings, core: Core | None = None) -> web.Application:
+def web_app(core: Core) -> web.Application:
+    """Every route of the server, on ``core`` (which the caller runs)."""
     app = web.Application(middlewares=[error_middleware])
-    app[CORE] = core or build_core(settings)
-    app.cleanup_ctx.append(_core_ctx)
+    app[CORE] = core
     add_routes(app)
-    add_crm_routes(app, app[CORE].crm, app[CORE].tickets)
-    add_acd_routes(app, app[CORE].acd, app[CORE].kpi)
-    core = app[CORE]
+    add_crm_routes(app, core.crm, core.tickets)
+    add_acd_routes(app, core.acd, core.kpi)
     add_console_routes(app, core.auth, core.pops, core.acd, core.tickets,
                        WrapUpStore(core.engine))
     app.router.add_static("/static/", STATIC_DIR, show_index=False)
+    return app
+
+
+def build_app(settings: Settings, core: Core | None = None) -> web.Application:
+    app = web_app(core or build_core(settings))
+    app.cleanup_ctx.append(_core_ctx)
     return app

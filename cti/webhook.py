@@ -114,15 +114,15 @@ class WebhookSender:
                 status, problem = 0, f"{type(exc).__name__}: {exc}"[:200]
             if problem is None:
                 self.delivered += 1
-                log.info("webhook_delivered", event=d.event, delivery=d.id, tries=d.tries)
+                log.info("webhook_delivered", hook_event=d.event, delivery=d.id, tries=d.tries)
                 return
             final = 400 <= status < 500 and status not in RETRY_STATUSES
             if final or d.tries >= self.max_tries:
                 self.failed += 1
-                log.error("webhook_failed", event=d.event, delivery=d.id, tries=d.tries,
+                log.error("webhook_failed", hook_event=d.event, delivery=d.id, tries=d.tries,
                           problem=problem)
                 return
-            log.warning("webhook_retry", event=d.event, delivery=d.id, tries=d.tries,
+            log.warning("webhook_retry", hook_event=d.event, delivery=d.id, tries=d.tries,
                         problem=problem, retry_in=delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_delay)

@@ -62,7 +62,7 @@ function fmtTime(iso) {
 async function start() {
   try {
     const data = await api("GET", "/api/v1/console/me");
-    me = { code: data.agent.code, name: data.agent.name };
+    me = { code: data.agent.agent, name: data.agent.name };
     enterConsole(data.agent, data.offer);
   } catch (err) {
     if (err.status !== 401) showError(err);
@@ -108,7 +108,7 @@ function showAgent(view) {
   const st = $("#state");
   st.dataset.state = view.state;
   text(st, STATE_LABEL[view.state] || view.state);
-  if (view.state === "paused" && view.pause_reason) st.textContent += ` · ${view.pause_reason}`;
+  if (view.state === "paused" && view.reason) st.textContent += ` · ${view.reason}`;
   const out = view.state === "logged_out";
   $("#acd-login").hidden = !out;
   $("#acd-logout").hidden = out;
