@@ -13,8 +13,10 @@ DEPS_STAMP := var/.system-deps
 
 # Debian packages: debootstrap builds the Asterisk sandbox; sip-tester is
 # SIPp; postgresql gives initdb/pg_ctl for the throwaway test database;
-# espeak-ng and sox render the IVR's prompts
-APT_PACKAGES := debootstrap sip-tester postgresql python3-venv ca-certificates espeak-ng sox
+# espeak-ng and sox render the IVR's prompts; chromium (headless, driven by
+# Playwright) and fonts-noto-cjk for the browser tests of the pages
+APT_PACKAGES := debootstrap sip-tester postgresql python3-venv ca-certificates espeak-ng sox \
+                chromium fonts-noto-cjk
 
 .PHONY: help demo demo-stop down test unit integration lint typecheck bench sandbox system-deps clean
 
@@ -27,6 +29,8 @@ $(DEPS_STAMP): Makefile
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
 	command -v sox >/dev/null || missing="$$missing sox"; \
 	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
 	{ command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } \
 	  || missing="$$missing postgresql"; \
 	$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null \

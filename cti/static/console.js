@@ -188,7 +188,11 @@ function row(cells) {
 }
 
 function fill(tbody, rows, empty) {
-  tbody.replaceChildren(...(rows.length ? rows : [row([empty])]));
+  if (rows.length) { tbody.replaceChildren(...rows); return; }
+  const blank = row([empty]);
+  blank.firstChild.colSpan = tbody.closest("table").tHead.rows[0].cells.length;
+  blank.className = "muted";
+  tbody.replaceChildren(blank);
 }
 
 function showOffer(o) {

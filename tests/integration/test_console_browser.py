@@ -1,0 +1,126 @@
+"""The agent console in a real headless Chromium (Debian's /usr/bin/chromium,
+driven by Playwright; no browser is downloaded), against the real sandbox:
+the agent signs in, logs into the queues, a call rings and the right
+customer's card appears, and the wrap-up's ticket lands in the database.
+A screenshot of the popped card is kept in test-artifacts/."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, Page, async_playwright, expect
+from sqlalchemy import insert, select
+
+from acd.service import AgentIn, create_agent
+from crm_bridge.models import Appliance, CallWrapUp, Ticket
+from crm_bridge.schemas import CustomerIn, PhoneIn
+from cti import paths
+from cti.app import Core, web_app
+from tests.integration.conftest import HOTLINE, wait_async
+from tests.support.postgres import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = paths.PROJECT_ROOT / "test-artifacts"
+PASSWORD = "console-browser-pw"
+
+
+@pytest.fixture
+def chromium() -> str:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make test does)",
+                    pytrace=False)
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield b
+        await b.close()
+
+
+@pytest.fixture
+async def site(core: Core) -> AsyncIterator[str]:
+    runner = web.AppRunner(web_app(core))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+async def sign_in(page: Page, site: str, code: str) -> None:
+    await page.goto(f"{site}/console")
+    await page.fill("#signin-form input[name=code]", code)
+    await page.fill("#signin-form input[name=password]", PASSWORD)
+    await page.click("#signin-form button[type=submit]")
+    await expect(page.locator("#console")).to_be_visible()
+
+
+async def test_a_call_pops_the_card_in_the_browser_and_the_wrap_up_ticket_is_saved(
+    core: Core, site: str, browser: Browser
+) -> None:
+    await create_agent(core.acd, AgentIn(code="8701", name="周洁", skills={"mandarin": 5}))
+    await core.auth.set_password("8701", PASSWORD)
+    card = await core.crm.create_customer(CustomerIn(name="郑十一", phones=[
+        PhoneIn(number="13800007777")]))
+    today = dt.date.today()
+    async with core.engine.begin() as conn:
+        await conn.execute(insert(Appliance).values(
+            customer_id=card["customer"]["id"], category="washing_machine", model="XQG100",
+            serial="WM-BROWSER-1", purchase_date=today - dt.timedelta(days=200),
+            warranty_end=today + dt.timedelta(days=530)))
+    await core.actions.setvar("SIM_AGENT_RING_8701", "4")
+    await core.actions.setvar("SIM_AGENT_TALK_8701", "3")
+    page = await browser.new_page(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    try:
+        await sign_in(page, site, "8701")
+        await expect(page.locator("#agent-name")).to_have_text("周洁")
+        await page.fill("#acd-login input[name=device]", "Local/8701@sim-agent-phone/n")
+        await page.click("#acd-login button[type=submit]")
+        await expect(page.locator("#state")).to_have_attribute("data-state", "available")
+
+        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
+                                     caller_id='"郑十一" <13800007777>',
+                                     variables={"SIM_PATIENCE": "20"})
+        pop = page.locator("#pop")
+        await expect(pop).to_be_visible(timeout=15_000)
+        await expect(page.locator("#pop-name")).to_have_text("郑十一")
+        await expect(pop).to_have_attribute("data-state", "ringing")
+        await expect(page.locator("#appliances")).to_contain_text("XQG100")
+        await expect(page.locator("#appliances")).to_contain_text("在保")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "console-pop.png"), full_page=True)
+        call_id = await pop.get_attribute("data-call-id")
+        assert call_id
+
+        # the agent answers, the call ends: the wrap-up form, a repair ticket
+        await expect(pop).to_have_attribute("data-state", "wrap_up", timeout=20_000)
+        form = page.locator("#wrapup")
+        await form.locator("input[name=make_ticket]").check()
+        await form.locator("input[name=summary]").fill("洗衣机脱水异响")
+        await form.locator("textarea[name=notes]").fill("客户周末在家")
+        await form.locator("select[name=appliance_id]").select_option(label="洗衣机 XQG100")
+        await form.locator("button[type=submit]").click()
+        await expect(pop).to_be_hidden(timeout=5_000)
+
+        async def saved() -> tuple[Ticket, CallWrapUp] | None:
+            async with core.engine.connect() as conn:
+                t = (await conn.execute(select(Ticket))).first()
+                w = (await conn.execute(select(CallWrapUp))).first()
+            return (t, w) if t is not None and w is not None else None  # type: ignore[return-value]
+
+        ticket, wrap = await wait_async(saved, 5, "the ticket and the wrap-up")
+        assert (ticket.summary, ticket.kind, ticket.call_linkedid) == ("洗衣机脱水异响", "repair",
+                                                                      call_id)
+        assert (wrap.agent, wrap.disposition, wrap.notes, wrap.ticket_id) == (
+            "8701", "ticket_created", "客户周末在家", ticket.id)
+    finally:
+        await page.close()
+        await core.actions.setvar("SIM_AGENT_RING_8701", "")
+        await core.actions.setvar("SIM_AGENT_TALK_8701", "")
