@@ -52,6 +52,7 @@ def outcome_of(call: Call) -> CallOutcome:
 
 def record_of(call: Call) -> dict[str, Any]:
     """A finished call as a spool line (JSON-friendly: times are epoch seconds)."""
+    agents = call.agent_seconds(call.ended_at if call.ended_at is not None else call.started_at)
     return {
         "linkedid": call.call_id,
         "caller_number": call.caller_number,
@@ -64,7 +65,8 @@ def record_of(call: Call) -> dict[str, Any]:
         "language": call.language,
         "queue": call.queue,
         "wait_seconds": round(call.wait_seconds, 3) if call.wait_seconds is not None else None,
-        "agent": call.agent,
+        # who answered; after transfers, extra.agents splits the time
+        "agent": next(iter(agents), call.agent),
         "outcome": outcome_of(call).value,
         "transfers": call.transfer_count,
         "holds": call.hold_count,
@@ -78,7 +80,10 @@ def record_of(call: Call) -> dict[str, Any]:
                   # outage or a CTI restart); ended_at is when that was noticed
                   "end_observed": call.end_observed,
                   "queues": call.queues,
-                  "states": [s.value for s in call.states]},
+                  "states": [s.value for s in call.states],
+                  "agents": [{"agent": a, "seconds": secs} for a, secs in agents.items()],
+                  "agent_spans": [{"agent": a, "from": f, "to": t}
+                                  for a, f, t in call.agent_spans]},
     }
 
 

@@ -78,6 +78,8 @@ class Leg:
     bridge: str | None = None
     role: str = "other"  # caller | agent | other
     on_hold: bool = False
+    agent: str | None = None  # the agent whose phone this is
+    bridged_since: float | None = None  # an agent leg: in a bridge since
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +91,7 @@ class Leg:
             "caller_name": self.caller_name,
             "bridge": self.bridge,
             "on_hold": self.on_hold,
+            "agent": self.agent,
         }
 
 
@@ -121,6 +124,28 @@ class Call:
     restored: bool = False  # carried over a CTI restart (see cti.livestore)
     end_observed: bool = True  # False: found gone at a resync, end time estimated
     legs: dict[str, Leg] = field(default_factory=dict)
+    # (agent, from, to): each stretch an agent's phone was bridged on this call
+    agent_spans: list[tuple[str, float, float]] = field(default_factory=list)
+
+    def agent_seconds(self, now: float | None = None) -> dict[str, float]:
+        """Seconds each agent spent on the call (bridged: talking, consulting
+        or holding it), in the order they took it. An agent's overlapping
+        stretches count once; two agents at once (a consultation) each
+        count, since both were busy with it."""
+        spans = list(self.agent_spans)
+        end = now if now is not None else (self.ended_at or time.time())
+        spans += [(lg.agent, lg.bridged_since, end) for lg in self.legs.values()
+                  if lg.agent and lg.bridged_since is not None]
+        out: dict[str, float] = {}
+        for agent in dict.fromkeys(a for a, _, _ in sorted(spans, key=lambda x: x[1])):
+            mine = sorted((a, b) for who, a, b in spans if who == agent)
+            total, reach = 0.0, float("-inf")
+            for a, b in mine:
+                if b > reach:
+                    total += b - max(a, reach)
+                    reach = b
+            out[agent] = round(total, 3)
+        return out
 
     @property
     def states(self) -> list[CallState]:
@@ -168,6 +193,7 @@ class Call:
             "transfer_count": self.transfer_count,
             "hangup_cause": self.hangup_cause,
             "legs": [leg.as_dict() for leg in self.legs.values()],
+            "agents": self.agent_seconds(),
         }
 
 
@@ -326,7 +352,19 @@ class CallTracker:
     _on_newcallerid = _on_newstate
 
     def _on_userevent(self, msg: AmiMessage, at: float) -> None:
-        if msg.text("UserEvent", "") != "HotlineStage":
+        kind = msg.text("UserEvent", "")
+        if kind == "HotlineAgentLeg":  # an agent's phone dialled outside a queue
+            found = self._call_for(msg, at)
+            if found:
+                found[1].role, found[1].agent = "agent", msg.text("Agent", "") or None
+            return
+        if kind == "HotlineHold":  # the console's hold, on the agent's channel
+            if msg.text("State", "") == "on":
+                self._on_hold(msg, at)
+            else:
+                self._on_unhold(msg, at)
+            return
+        if kind != "HotlineStage":
             return
         found = self._call_for(msg, at)
         if not found:
@@ -373,7 +411,8 @@ class CallTracker:
         call.agent_channel = msg.text("DestChannel", "")
         dest = msg.get("DestUniqueid")
         if isinstance(dest, str) and dest in call.legs:
-            call.legs[dest].role = "agent"
+            leg = call.legs[dest]
+            leg.role, leg.agent = "agent", call.agent
 
     def _on_agent_called(self, msg: AmiMessage, at: float) -> None:
         found = self._call_for(msg, at)
@@ -394,6 +433,9 @@ class CallTracker:
             return
         call = found[0]
         self._attach_agent(call, msg)
+        leg = call.legs.get(msg.text("DestUniqueid", ""))
+        if leg is not None and leg.bridge and leg.bridged_since is None:
+            leg.bridged_since = at  # BridgeEnter came first
         if call.answered_at is None:
             call.answered_at = at
         self._set_state(call, CallState.CONNECTED, at)
@@ -404,6 +446,9 @@ class CallTracker:
             return
         call, leg = found
         leg.bridge = msg.text("BridgeUniqueid", "")
+        if leg.agent and leg.bridged_since is None \
+                and msg.text("BridgeTechnology", "") != "holding_bridge":
+            leg.bridged_since = at
         self._refresh_leg(leg, msg, call)
         # A call that reaches another party without a queue (an outbound
         # call, a direct transfer) is connected once two of its legs share
@@ -419,6 +464,13 @@ class CallTracker:
         found = self._call_for(msg, at)
         if found:
             found[1].bridge = None
+            self._close_span(found[0], found[1], at)
+
+    @staticmethod
+    def _close_span(call: Call, leg: Leg, at: float) -> None:
+        if leg.agent and leg.bridged_since is not None:
+            call.agent_spans.append((leg.agent, leg.bridged_since, at))
+            leg.bridged_since = None
 
     def _on_hold(self, msg: AmiMessage, at: float) -> None:
         found = self._call_for(msg, at)
@@ -463,13 +515,16 @@ class CallTracker:
         if call is None:
             return
         leg = call.legs.pop(uid, None)
+        if leg is not None:
+            self._close_span(call, leg, at)
         if leg is not None and leg.role == "caller":
             call.hangup_cause = msg.text("Cause-txt", "") or msg.text("Cause", "")
         if not call.legs:
             self._end(call, at, cause=call.hangup_cause or msg.text("Cause-txt", ""))
 
     def _end(self, call: Call, at: float, cause: str | None = None) -> None:
-        for uid in list(call.legs):
+        for uid, leg in list(call.legs.items()):
+            self._close_span(call, leg, at)
             self._leg_call.pop(uid, None)
         call.legs.clear()
         if call.hangup_cause is None:

@@ -52,6 +52,8 @@ def call_from_state(data: dict[str, Any]) -> Call:
     legs = [Leg(**{k: v for k, v in leg.items() if k in leg_fields})
             for leg in data.get("legs", [])]
     values["legs"] = {leg.uniqueid: leg for leg in legs}
+    values["agent_spans"] = [(str(a), float(f), float(t))
+                             for a, f, t in data.get("agent_spans", [])]
     return Call(**values)
 
 

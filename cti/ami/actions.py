@@ -135,6 +135,29 @@ class AmiActions:
             {"Channel": channel, "Context": context, "Exten": exten, "Priority": str(priority)},
         )
 
+    async def blind_transfer(self, channel: str, context: str, exten: str) -> None:
+        """Send whoever is bridged with ``channel`` to ``exten@context``."""
+        await self.conn.send("BlindTransfer",
+                             {"Channel": channel, "Context": context, "Exten": exten})
+
+    async def atxfer(self, channel: str, context: str, exten: str) -> None:
+        """``channel`` consults ``exten@context``; its peer waits on hold."""
+        await self.conn.send("Atxfer", {"Channel": channel, "Context": context, "Exten": exten})
+
+    async def cancel_atxfer(self, channel: str) -> None:
+        await self.conn.send("CancelAtxfer", {"Channel": channel})
+
+    async def play_dtmf_in(self, channel: str, digit: str, duration_ms: int = 100) -> None:
+        """A key as if pressed on ``channel``'s phone (bridge features see it)."""
+        await self.conn.send("PlayDTMF", {"Channel": channel, "Digit": digit,
+                                          "Duration": str(duration_ms), "Receive": "yes"})
+
+    async def db_put(self, family: str, key: str, value: str) -> None:
+        await self.conn.send("DBPut", {"Family": family, "Key": key, "Val": value})
+
+    async def db_del(self, family: str, key: str) -> None:
+        await self.conn.send("DBDel", {"Family": family, "Key": key})
+
     async def setvar(self, name: str, value: str, channel: str | None = None) -> None:
         headers: dict[str, str | list[str]] = {"Variable": name, "Value": value}
         if channel:
