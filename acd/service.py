@@ -33,6 +33,9 @@ LOCAL_DEVICE = re.compile(r"^Local/(?P<exten>[^@/]+)@(?P<context>[^/]+)(?P<opts>
 PJSIP_DEVICE = re.compile(r"^PJSIP/(?P<endpoint>[A-Za-z0-9_.+-]+)$")
 
 
+AGENT_DEVICES = "hotline-agent"  # AstDB family: agent code -> device (for transfers)
+
+
 class AcdError(DomainError):
     status = 409
     error_id = "acd-error"
@@ -131,6 +134,8 @@ class AcdService:
             assert row is not None
             row.device, row.logged_in_at = device, dt.datetime.now(dt.UTC)
             row.paused, row.pause_reason = False, None
+        # the dialplan finds the agent's phone here for a transfer to them
+        await self.actions.db_put(AGENT_DEVICES, code, device)
         log.info("agent_logged_in", agent=code, device=device, queues=memberships)
         await self._settled(code, lambda a: set(a.queues) >= set(memberships))
         return await self.state(code)
@@ -145,6 +150,8 @@ class AcdService:
             with contextlib.suppress(AmiActionFailed):  # not a member there (any more)
                 await self.actions.queue_remove(queue, device or "")
         await self._remember(agent.id, device=None, paused=False, reason=None)
+        with contextlib.suppress(AmiActionFailed):  # not there: nothing to forget
+            await self.actions.db_del(AGENT_DEVICES, code)
         log.info("agent_logged_out", agent=code)
         await self._settled(code, lambda a: not a.queues)
         return await self.state(code)
@@ -233,6 +240,7 @@ class AcdService:
             missing = {q: p for q, p in want.items() if q not in live.queues}
             if not missing:
                 continue
+            await self.actions.db_put(AGENT_DEVICES, agent.code, agent.device or "")
             for queue, penalty in missing.items():
                 try:
                     await self.actions.queue_add(queue, agent.device or "",

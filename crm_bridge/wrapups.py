@@ -39,9 +39,13 @@ class WrapUpStore:
         return [{"agent": r.agent, "disposition": r.disposition, "notes": r.notes,
                  "ticket_id": r.ticket_id, "customer_id": r.customer_id} for r in rows]
 
-    async def answered_by(self, call_id: str) -> str | None:
-        """The agent of a call already written to the records."""
+    async def agents_of(self, call_id: str) -> set[str]:
+        """The agents who took a call already written to the records."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(CallRecord.agent).where(
+            row = (await conn.execute(select(CallRecord.agent, CallRecord.extra).where(
                 CallRecord.linkedid == call_id))).first()
-        return None if row is None else row.agent
+        if row is None:
+            return set()
+        split = (row.extra or {}).get("agents") or []
+        return {a["agent"] for a in split if isinstance(a, dict) and "agent" in a} | (
+            {row.agent} if row.agent else set())

@@ -22,6 +22,7 @@ from crm_bridge.wrapups import WrapUpStore
 from cti.api_crm import json_body, validate
 from cti.auth import AuthService, Identity
 from cti.console import ScreenPops
+from cti.controls import CallControls, TransferIn
 from cti.errors import DomainError
 from cti.web import WEBSOCKETS, json_dumps, websocket_registry
 
@@ -30,6 +31,7 @@ POPS: web.AppKey[ScreenPops] = web.AppKey("pops")
 ACD_SVC: web.AppKey[AcdService] = web.AppKey("console_acd")
 TICKETS_SVC: web.AppKey[TicketService] = web.AppKey("console_tickets")
 WRAPUPS: web.AppKey[WrapUpStore] = web.AppKey("wrapups")
+CONTROLS: web.AppKey[CallControls] = web.AppKey("controls")
 
 COOKIE = "hotline_session"
 DISPOSITIONS = ("resolved", "ticket_created", "ticket_updated", "callback_needed",
@@ -233,8 +235,40 @@ async def _took_call(request: web.Request, code: str, call_id: str) -> bool:
     """A call this agent answered: live (the tracker), or in the records."""
     call = request.app[POPS].tracker.get(call_id)
     if call is not None:
-        return call.agent == code
-    return await request.app[WRAPUPS].answered_by(call_id) == code
+        return code in call.agent_seconds() or call.agent == code
+    return code in await request.app[WRAPUPS].agents_of(call_id)
+
+
+async def dismiss(request: web.Request) -> web.Response:
+    """Close the card without a wrap-up (a consultation that was cancelled)."""
+    who = await identity(request)
+    call_id = request.match_info["call_id"]
+    offer = request.app[POPS].offers.get(who.code)
+    if offer is None or offer.call_id != call_id:
+        raise NotYourCall(f"no card for call {call_id} on this console")
+    if offer.state == "talking":
+        raise NotYourCall("the call is still up", error_id="call-still-up")
+    request.app[POPS].finish(who.code, call_id)
+    return _ok({"dismissed": call_id})
+
+
+# ---------------------------------------------------------------------- call controls
+async def _control(request: web.Request, verb: str) -> web.Response:
+    who = await identity(request)
+    controls = request.app[CONTROLS]
+    if verb in ("transfer", "consult"):
+        data = validate(TransferIn, await json_body(request))
+        fn = controls.blind_transfer if verb == "transfer" else controls.consult
+        return _ok(await fn(who.code, data))
+    simple = {"hangup": controls.hangup, "hold": controls.hold, "unhold": controls.unhold,
+              "complete": controls.complete, "cancel": controls.cancel}
+    return _ok(await simple[verb](who.code))
+
+
+def _control_route(verb: str) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        return await _control(request, verb)
+    return handler
 
 
 async def console_page(request: web.Request) -> web.FileResponse:
@@ -244,10 +278,11 @@ async def console_page(request: web.Request) -> web.FileResponse:
 
 
 def add_console_routes(app: web.Application, auth: AuthService, pops: ScreenPops,
-                       acd: AcdService, tickets: TicketService, wrapups: WrapUpStore) -> None:
+                       acd: AcdService, tickets: TicketService, wrapups: WrapUpStore,
+                       controls: CallControls) -> None:
     websocket_registry(app)
     app[AUTH], app[POPS], app[ACD_SVC], app[TICKETS_SVC] = auth, pops, acd, tickets
-    app[WRAPUPS] = wrapups
+    app[WRAPUPS], app[CONTROLS] = wrapups, controls
     app.router.add_get("/console", console_page)
     app.router.add_post("/api/v1/console/sign-in", sign_in)
     app.router.add_post("/api/v1/console/sign-out", sign_out)
@@ -258,3 +293,8 @@ def add_console_routes(app: web.Application, auth: AuthService, pops: ScreenPops
     app.router.add_post("/api/v1/console/acd/unpause", acd_unpause)
     app.router.add_get("/api/v1/console/ws", console_ws)
     app.router.add_post("/api/v1/console/calls/{call_id}/wrap-up", wrap_up)
+    app.router.add_post("/api/v1/console/calls/{call_id}/dismiss", dismiss)
+    for verb, path in (("hangup", "hangup"), ("hold", "hold"), ("unhold", "unhold"),
+                       ("transfer", "transfer"), ("consult", "consult"),
+                       ("complete", "consult/complete"), ("cancel", "consult/cancel")):
+        app.router.add_post(f"/api/v1/console/call/{path}", _control_route(verb))

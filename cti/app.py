@@ -38,6 +38,7 @@ from cti.auth import AuthService
 from cti.bus import EventBus
 from cti.calls import CallTracker
 from cti.console import ScreenPops
+from cti.controls import CallControls
 from cti.core import EventPump
 from cti.livestore import LiveCallStore
 from cti.settings import ConfigError, Settings
@@ -242,7 +243,9 @@ def web_app(core: Core) -> web.Application:
     add_crm_routes(app, core.crm, core.tickets)
     add_acd_routes(app, core.acd, core.kpi)
     add_console_routes(app, core.auth, core.pops, core.acd, core.tickets,
-                       WrapUpStore(core.engine))
+                       WrapUpStore(core.engine),
+                       CallControls(core.actions, core.tracker, core.board, core.acd_config,
+                                    core.pops))
     app.router.add_static("/static/", STATIC_DIR, show_index=False)
     return app
 

@@ -45,6 +45,7 @@ class Offer:
     call_id: str
     state: str  # ringing / talking / wrap_up
     pop: dict[str, Any]
+    leg: str = ""  # the Uniqueid of the agent's channel
     since: float = field(default_factory=time.time)
 
 
@@ -66,6 +67,9 @@ class ScreenPops:
             ("ami.AgentDump", self._on_ring_ended),
             ("ami.QueueCallerAbandon", self._on_abandon),
             ("ami.AgentComplete", self._on_complete),
+            ("ami.UserEvent", self._on_user_event),
+            ("ami.DialEnd", self._on_dial_end),
+            ("ami.Hangup", self._on_leg_hangup),
         ):
             bus.subscribe(name, self._guard(handler))
         bus.subscribe("call.ended", lambda t, c: self._on_call_ended(c))
@@ -111,7 +115,17 @@ class ScreenPops:
 
     # ------------------------------------------------------------------ offers
     def _on_called(self, msg: AmiMessage, at: float) -> None:
-        agent, call_id = msg.text("MemberName", ""), msg.text("Linkedid", "")
+        self._offer(msg.text("MemberName", ""), msg.text("Linkedid", ""),
+                    msg.text("DestUniqueid", ""), msg.text("Queue", ""), msg, at)
+
+    def _on_user_event(self, msg: AmiMessage, at: float) -> None:
+        # an agent's phone dialled by a transfer (not through a queue)
+        if msg.text("UserEvent", "") == "HotlineAgentLeg":
+            self._offer(msg.text("Agent", ""), msg.text("Linkedid", ""),
+                        msg.text("Uniqueid", ""), "", msg, at)
+
+    def _offer(self, agent: str, call_id: str, leg: str, queue: str, msg: AmiMessage,
+               at: float) -> None:
         if not agent or not call_id:
             return
         call = self.tracker.get(call_id)
@@ -119,11 +133,36 @@ class ScreenPops:
             return
         stamp = msg.get("Timestamp")
         event_at = float(stamp) if isinstance(stamp, str) else at
-        offer = Offer(agent, call_id, "ringing", {})
+        offer = Offer(agent, call_id, "ringing", {}, leg=leg)
         self.offers[agent] = offer
-        task = asyncio.create_task(self._pop(offer, call, msg.text("Queue", ""), event_at, at))
+        task = asyncio.create_task(self._pop(offer, call, queue or call.queue or "", event_at,
+                                             at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _offer_of_leg(self, uid: str) -> Offer | None:
+        return next((o for o in self.offers.values() if uid and o.leg == uid), None)
+
+    def _on_dial_end(self, msg: AmiMessage, at: float) -> None:
+        offer = self._offer_of_leg(msg.text("DestUniqueid", ""))
+        if offer is None or offer.state != "ringing":
+            return
+        if msg.text("DialStatus", "") == "ANSWER":
+            offer.state, offer.since = "talking", at
+            self._push(offer.agent, {"type": "call.connected", "call_id": offer.call_id})
+        else:
+            self._take_back(offer.agent, offer.call_id, "not_answered")
+
+    def _on_leg_hangup(self, msg: AmiMessage, at: float) -> None:
+        offer = self._offer_of_leg(msg.text("Uniqueid", ""))
+        if offer is None:
+            return
+        if offer.state == "ringing":
+            self._take_back(offer.agent, offer.call_id, "not_answered")
+        elif offer.state == "talking":  # a transferred-to agent's call ends
+            offer.state, offer.since = "wrap_up", at
+            self._push(offer.agent, {"type": "call.ended", "call_id": offer.call_id,
+                                     "reason": "hangup"})
 
     async def _pop(self, offer: Offer, call: Call, queue: str, event_at: float,
                    received_at: float) -> None:

@@ -1,0 +1,224 @@
+"""The console's call controls, through AMI, always on the signed-in agent's
+own call (their phone's channel, found from the tracker):
+
+* hang up: the agent's channel is hung up (the caller with it);
+* hold / unhold: the ``hotline-hold`` bridge feature (features.conf) runs on
+  the agent's channel while ``HOTLINE_HOLD`` is 1; the caller hears music;
+* blind transfer: ``BlindTransfer`` of the agent's channel to
+  ``hotline-transfer``: ``desk-<code>`` (an agent), ``queue-<name>``, or
+  ``out-<number>``; the agent is free (wrap-up) at once;
+* attended transfer: ``Atxfer`` to the same targets (the caller waits on
+  hold while the agent talks to the target), then complete (the agent's
+  channel hangs up and the two are joined) or cancel (``CancelAtxfer``: the
+  caller is back with the agent).
+
+Notes given with a transfer go with the call: the next agent's screen pop
+shows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from acd.board import AgentState, Board
+from acd.config import AcdConfig
+from cti.ami import AmiActions, AmiError
+from cti.calls import Call, CallState, CallTracker, Leg
+from cti.console import ScreenPops
+from cti.errors import DomainError, FieldError
+
+log = structlog.get_logger("cti.controls")
+
+TRANSFER_CONTEXT = "hotline-transfer"
+CONSULT_EXTEN = "*0"
+SETTLE_SECONDS = 3.0
+NUMBER = re.compile(r"^\+?\d{3,20}$")
+
+
+class ControlError(DomainError):
+    status = 409
+    error_id = "call-control-refused"
+
+
+class NoCall(ControlError):
+    error_id = "no-call"
+
+
+class AsteriskRefused(DomainError):
+    status = 502
+    error_id = "asterisk-refused"
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    to: Literal["agent", "queue", "number"]
+    target: str = Field(min_length=1, max_length=40)
+    notes: str = Field("", max_length=4000)
+
+    @model_validator(mode="after")
+    def _shape(self) -> TransferIn:
+        if self.to == "number" and not NUMBER.match(self.target):
+            raise ValueError("target: an outside number is 3 to 20 digits")
+        if self.to == "agent" and not self.target.isdigit():
+            raise ValueError("target: an agent number is digits")
+        return self
+
+
+@dataclass
+class Consult:
+    call_id: str
+    channel: str
+    exten: str
+
+
+class CallControls:
+    def __init__(self, actions: AmiActions, tracker: CallTracker, board: Board,
+                 config: AcdConfig, pops: ScreenPops) -> None:
+        self.actions, self.tracker, self.board = actions, tracker, board
+        self.config, self.pops = config, pops
+        self.consults: dict[str, Consult] = {}
+
+    # ------------------------------------------------------------------ finding
+    def leg_of(self, agent: str) -> tuple[Call, Leg]:
+        """The agent's own channel on a live call (the newest, if several)."""
+        found = [(c, lg) for c in self.tracker.calls.values() for lg in c.legs.values()
+                 if lg.agent == agent and lg.bridge]
+        if not found:
+            raise NoCall(f"agent {agent} has no call to act on")
+        return max(found, key=lambda f: f[1].created_at)
+
+    async def _settle(self, check: object, what: str) -> None:
+        deadline = asyncio.get_running_loop().time() + SETTLE_SECONDS
+        while not check():  # type: ignore[operator]
+            if asyncio.get_running_loop().time() > deadline:
+                raise AsteriskRefused(f"{what}: Asterisk did not confirm within "
+                                      f"{SETTLE_SECONDS:.0f} s")
+            await asyncio.sleep(0.05)
+
+    # ------------------------------------------------------------------ verbs
+    async def hangup(self, agent: str) -> dict[str, str]:
+        call, leg = self.leg_of(agent)
+        await self._ami(self.actions.hangup(leg.channel), "hang up")
+        log.info("console_hangup", agent=agent, call_id=call.call_id)
+        return {"call_id": call.call_id, "done": "hangup"}
+
+    async def hold(self, agent: str) -> dict[str, str]:
+        call, leg = self.leg_of(agent)
+        if leg.on_hold:
+            raise ControlError("the call is already on hold", error_id="already-on-hold")
+        if agent in self.consults:
+            raise ControlError("the caller already waits while you consult",
+                               error_id="consulting")
+        await self._ami(self.actions.setvar("HOTLINE_HOLD", "1", channel=leg.channel), "hold")
+        await self._ami(self.actions.play_dtmf_in(leg.channel, "A"), "hold")
+        await self._settle(lambda: leg.on_hold, "hold")
+        log.info("console_hold", agent=agent, call_id=call.call_id)
+        return {"call_id": call.call_id, "done": "hold"}
+
+    async def unhold(self, agent: str) -> dict[str, str]:
+        call, leg = self.leg_of(agent)
+        if not leg.on_hold:
+            raise ControlError("the call is not on hold", error_id="not-on-hold")
+        await self._release(leg)
+        log.info("console_unhold", agent=agent, call_id=call.call_id)
+        return {"call_id": call.call_id, "done": "unhold"}
+
+    async def _release(self, leg: Leg) -> None:
+        await self._ami(self.actions.setvar("HOTLINE_HOLD", "0", channel=leg.channel), "unhold")
+        await self._settle(lambda: not leg.on_hold, "unhold")
+
+    def _exten(self, agent: str, t: TransferIn) -> str:
+        if t.to == "queue":
+            if t.target not in self.config.queues:
+                raise FieldError("target", f"no queue {t.target}")
+            return f"queue-{t.target}"
+        if t.to == "number":
+            return f"out-{t.target.lstrip('+')}"
+        if t.target == agent:
+            raise FieldError("target", "that is you")
+        other = self.board.agents.get(t.target)
+        if other is None or other.state is AgentState.LOGGED_OUT:
+            raise ControlError(f"agent {t.target} is not logged in",
+                               error_id="agent-unavailable")
+        if other.state is not AgentState.AVAILABLE:
+            raise ControlError(f"agent {t.target} is {other.state.value}",
+                               error_id="agent-unavailable",
+                               details={"state": other.state.value})
+        return f"desk-{t.target}"
+
+    def _notes(self, call: Call, agent: str, notes: str) -> None:
+        if notes:
+            kept = self.pops.notes.setdefault(call.call_id, [])
+            kept[:] = [n for n in kept if n["agent"] != agent]
+            kept.append({"agent": agent, "notes": notes})
+
+    async def blind_transfer(self, agent: str, t: TransferIn) -> dict[str, str]:
+        call, leg = self.leg_of(agent)
+        if agent in self.consults:
+            raise ControlError("finish or cancel the consultation first", error_id="consulting")
+        exten = self._exten(agent, t)
+        self._notes(call, agent, t.notes)
+        if leg.on_hold:
+            await self._release(leg)
+        await self._ami(self.actions.blind_transfer(leg.channel, TRANSFER_CONTEXT, exten),
+                        "blind transfer")
+        log.info("console_transfer", agent=agent, call_id=call.call_id, to=exten)
+        return {"call_id": call.call_id, "done": "transferred", "to": exten}
+
+    async def consult(self, agent: str, t: TransferIn) -> dict[str, str]:
+        call, leg = self.leg_of(agent)
+        if agent in self.consults:
+            raise ControlError("already consulting", error_id="consulting")
+        exten = self._exten(agent, t)
+        self._notes(call, agent, t.notes)
+        if leg.on_hold:
+            await self._release(leg)
+        # Atxfer dials keypad digits only: *0 goes on to HOTLINE_CONSULT
+        await self._ami(self.actions.setvar("__HOTLINE_CONSULT", exten, channel=leg.channel),
+                        "attended transfer")
+        await self._ami(self.actions.atxfer(leg.channel, TRANSFER_CONTEXT, CONSULT_EXTEN),
+                        "attended transfer")
+        self.consults[agent] = Consult(call.call_id, leg.channel, exten)
+        log.info("console_consult", agent=agent, call_id=call.call_id, to=exten)
+        return {"call_id": call.call_id, "done": "consulting", "to": exten}
+
+    def _consult_of(self, agent: str) -> Consult:
+        c = self.consults.get(agent)
+        if c is None or self.tracker.get(c.call_id) is None:
+            self.consults.pop(agent, None)
+            raise ControlError("no consultation to finish", error_id="not-consulting")
+        return c
+
+    async def complete(self, agent: str) -> dict[str, str]:
+        """The agent leaves; the caller and the consulted party are joined."""
+        c = self._consult_of(agent)
+        call = self.tracker.get(c.call_id)
+        await self._ami(self.actions.hangup(c.channel), "complete the transfer")
+        del self.consults[agent]
+        assert call is not None
+        await self._settle(lambda: call.transfer_count > 0 or call.state is CallState.ENDED,
+                           "complete the transfer")
+        log.info("console_transfer_completed", agent=agent, call_id=c.call_id, to=c.exten)
+        return {"call_id": c.call_id, "done": "transferred", "to": c.exten}
+
+    async def cancel(self, agent: str) -> dict[str, str]:
+        """The consulted party is let go; the caller is back with the agent."""
+        c = self._consult_of(agent)
+        await self._ami(self.actions.cancel_atxfer(c.channel), "cancel the transfer")
+        del self.consults[agent]
+        log.info("console_transfer_cancelled", agent=agent, call_id=c.call_id, to=c.exten)
+        return {"call_id": c.call_id, "done": "back with the caller"}
+
+    @staticmethod
+    async def _ami(coro: object, what: str) -> None:
+        try:
+            await coro  # type: ignore[misc]
+        except AmiError as exc:
+            raise AsteriskRefused(f"{what}: {exc}") from None

@@ -1,0 +1,213 @@
+"""Call controls from the console against the real sandbox: hold and unhold,
+a blind transfer to another agent carrying the card and the notes, an
+attended transfer cancelled (the caller is back) and then completed, and the
+call record splitting the time per agent without counting any twice."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from acd.service import AgentIn
+from crm_bridge.models import CallRecord
+from cti.app import Core, web_app
+from cti.calls import CallState
+from tests.integration.conftest import HOTLINE, wait_async, wait_until
+from tests.integration.test_console import (
+    Feed,
+    agent_client,
+    device,
+    known_customer,
+    make_agents,
+)
+
+
+@pytest.fixture
+async def server(core: Core) -> AsyncIterator[TestServer]:
+    server = TestServer(web_app(core))
+    await server.start_server()
+    yield server
+    await server.close()
+
+
+async def on_console(server: TestServer, code: str) -> tuple[TestClient[Any, Any], Feed]:
+    client = await agent_client(server, code)
+    resp = await client.post("/api/v1/console/acd/login", json={"device": device(code)})
+    assert resp.status == 200, await resp.text()
+    feed = Feed(await client.ws_connect("/api/v1/console/ws"))
+    await wait_until(lambda: feed.of("hello"), 5, f"{code}'s hello")
+    return client, feed
+
+
+async def post(client: TestClient[Any, Any], path: str, body: Any = None,
+               status: int = 200) -> dict[str, Any]:
+    resp = await client.post(f"/api/v1/console/{path}", json=body)
+    data: dict[str, Any] = await resp.json()
+    assert resp.status == status, data
+    return data
+
+
+async def phones(core: Core, **settings: str) -> None:
+    for name, value in settings.items():
+        await core.actions.setvar(name, value)
+
+
+async def record_of(core: Core, call_id: str) -> CallRecord:
+    async def written() -> CallRecord | None:
+        async with core.engine.connect() as conn:
+            return (await conn.execute(select(CallRecord).where(  # type: ignore[return-value]
+                CallRecord.linkedid == call_id))).first()
+    return await wait_async(written, 20, f"the record of {call_id}")  # type: ignore[no-any-return]
+
+
+async def test_hold_then_a_blind_transfer_takes_the_card_and_notes_to_the_next_agent(
+    core: Core, server: TestServer
+) -> None:
+    await make_agents(core, AgentIn(code="8801", name="林晓", skills={"mandarin": 5}),
+                      AgentIn(code="8802", name="Amy", skills={"english": 5}))
+    card = await known_customer(core, "13800008801")
+    await phones(core, SIM_AGENT_TALK_8801="60", SIM_AGENT_RING_8802="1",
+                 SIM_AGENT_TALK_8802="3")
+    lin, lin_feed = await on_console(server, "8801")
+    amy, amy_feed = await on_console(server, "8802")
+    try:
+        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
+                                     caller_id='"吴十" <13800008801>',
+                                     variables={"SIM_PATIENCE": "60"})
+        await wait_until(lambda: lin_feed.of("call.connected"), 15, "8801 answering")
+        call_id = lin_feed.of("pop")[0]["call_id"]
+        call = core.tracker.get(call_id)
+        assert call is not None
+
+        await post(lin, "call/unhold", status=409)  # not on hold: refused, named
+        await post(lin, "call/hold")
+        assert call.state is CallState.ON_HOLD
+        await post(lin, "call/hold", status=409)
+        await post(lin, "call/unhold")
+        assert call.state is CallState.CONNECTED and call.hold_count == 1
+
+        bad = await post(lin, "call/transfer", {"to": "queue", "target": "golf-zh"}, status=422)
+        assert bad["error"]["details"]["fields"][0]["field"] == "target"
+        await post(lin, "call/transfer", {"to": "agent", "target": "8801"}, status=422)
+        await post(lin, "call/transfer", {"to": "agent", "target": "8802",
+                                          "notes": "冰箱异响，已指导断电重启"})
+        await wait_until(lambda: lin_feed.of("call.ended"), 10, "8801 free after the transfer")
+        await wait_until(lambda: amy_feed.of("pop"), 10, "the card on 8802's console")
+        pop = amy_feed.of("pop")[0]
+        assert pop["call_id"] == call_id
+        assert pop["card"]["customer"]["id"] == card["customer"]["id"]
+        assert [n["notes"] for n in pop["notes"]] == ["冰箱异响，已指导断电重启"]
+        await wait_until(lambda: amy_feed.of("call.connected"), 10, "8802 answering")
+        await wait_until(lambda: amy_feed.of("call.ended"), 15, "the call ending")
+
+        row = await record_of(core, call_id)
+        split = {a["agent"]: a["seconds"] for a in row.extra["agents"]}
+        assert set(split) == {"8801", "8802"} and all(s > 0 for s in split.values())
+        talked = (row.ended_at - row.answered_at).total_seconds()
+        assert sum(split.values()) <= talked + 0.5, (split, talked)  # nobody counted twice
+        assert split["8802"] == pytest.approx(3, abs=1.5)
+        assert (row.agent, row.transfers, row.holds) == ("8801", 1, 1)
+        assert row.hold_seconds > 0
+        resp = await amy.post(f"/api/v1/console/calls/{call_id}/wrap-up",
+                              json={"disposition": "resolved"})
+        assert resp.status == 201, await resp.text()  # 8802 may wrap up the call they took
+    finally:
+        for feed in (lin_feed, amy_feed):
+            await feed.close()
+        await lin.close()
+        await amy.close()
+        await phones(core, SIM_AGENT_TALK_8801="", SIM_AGENT_RING_8802="",
+                     SIM_AGENT_TALK_8802="")
+
+
+async def test_an_attended_transfer_cancelled_returns_the_caller_then_one_completes(
+    core: Core, server: TestServer
+) -> None:
+    await make_agents(core, AgentIn(code="8803", name="陈静", skills={"mandarin": 5}),
+                      AgentIn(code="8804", name="Bob", skills={"english": 5}))
+    await phones(core, SIM_AGENT_TALK_8803="60", SIM_AGENT_RING_8804="1",
+                 SIM_AGENT_TALK_8804="60")
+    chen, chen_feed = await on_console(server, "8803")
+    bob, bob_feed = await on_console(server, "8804")
+    try:
+        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
+                                     caller_id='"路人" <13900008803>',
+                                     variables={"SIM_PATIENCE": "60"})
+        await wait_until(lambda: chen_feed.of("call.connected"), 15, "8803 answering")
+        call_id = chen_feed.of("pop")[0]["call_id"]
+        call = core.tracker.get(call_id)
+        assert call is not None
+
+        await post(chen, "call/consult", {"to": "agent", "target": "8804",
+                                          "notes": "要英文服务"})
+        await wait_until(lambda: bob_feed.of("pop"), 10, "the card on 8804 while consulted")
+        assert bob_feed.of("pop")[0]["notes"][0]["notes"] == "要英文服务"
+        await wait_until(lambda: bob_feed.of("call.connected"), 10, "8804 answering")
+        await post(chen, "call/consult", {"to": "agent", "target": "8804"}, status=409)
+        await post(chen, "call/consult/cancel")
+        await wait_until(lambda: bob_feed.of("call.ended") or bob_feed.of("pop.gone"), 10,
+                         "8804 let go")
+
+        def back_together() -> bool:
+            legs = [lg for lg in call.legs.values() if lg.bridge]
+            agent = [lg for lg in legs if lg.agent == "8803"]
+            return bool(agent) and sum(lg.bridge == agent[0].bridge for lg in legs) >= 2
+        await wait_until(back_together, 10, "the caller back with 8803")
+        assert core.tracker.get(call_id) is not None and not chen_feed.of("call.ended")
+        dismissed = await bob.post(f"/api/v1/console/calls/{call_id}/dismiss")
+        assert dismissed.status == 200, await dismissed.text()
+
+        await wait_until(lambda: core.board.agent("8804").state.value == "available", 15,
+                         "8804 free again")
+        await post(chen, "call/consult", {"to": "agent", "target": "8804"})
+        await wait_until(lambda: len(bob_feed.of("call.connected")) >= 2, 10,
+                         "8804 answering the second consultation")
+        await post(chen, "call/consult/complete")
+        await wait_until(lambda: chen_feed.of("call.ended"), 10, "8803 out of the call")
+
+        def caller_with_bob() -> bool:
+            legs = [lg for lg in call.legs.values() if lg.bridge]
+            bob_legs = [lg for lg in legs if lg.agent == "8804"]
+            return bool(bob_legs) and sum(lg.bridge == bob_legs[-1].bridge
+                                          for lg in legs) >= 2 and not any(
+                lg.agent == "8803" for lg in legs)
+        await wait_until(caller_with_bob, 10, "the caller talking to 8804")
+        await post(bob, "call/hangup")
+        row = await record_of(core, call_id)
+        split = {a["agent"]: a["seconds"] for a in row.extra["agents"]}
+        assert set(split) == {"8803", "8804"}
+        assert row.transfers >= 1
+    finally:
+        for feed in (chen_feed, bob_feed):
+            await feed.close()
+        await chen.close()
+        await bob.close()
+        await phones(core, SIM_AGENT_TALK_8803="", SIM_AGENT_RING_8804="",
+                     SIM_AGENT_TALK_8804="")
+
+
+async def test_call_controls_without_a_call_or_a_session_are_refused(
+    core: Core, server: TestServer
+) -> None:
+    await make_agents(core, AgentIn(code="8805", name="王磊", skills={"mandarin": 3}))
+    client = await agent_client(server, "8805")
+    try:
+        for verb in ("hangup", "hold", "unhold", "consult/complete", "consult/cancel"):
+            body = await post(client, f"call/{verb}", status=409)
+            assert body["error"]["id"] in ("no-call", "not-consulting"), body
+        body = await post(client, "call/transfer", {"to": "number", "target": "12"},
+                          status=422)
+        assert body["error"]["details"]["fields"][0]["field"] == "target"
+        body = await post(client, "call/transfer", {"to": "fax", "target": "1"}, status=422)
+        assert body["error"]["details"]["fields"][0]["field"] == "to"
+    finally:
+        await client.close()
+    anonymous: TestClient[Any, Any] = TestClient(server)
+    await anonymous.start_server()
+    resp = await anonymous.post("/api/v1/console/call/hangup")
+    assert resp.status == 401
+    await anonymous.close()
