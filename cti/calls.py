@@ -217,6 +217,9 @@ class CallTracker:
         # them must not bring the call back to life
         self._ended: OrderedDict[str, None] = OrderedDict()
         self.ended_memory = 20_000
+        # channels that hung up lately: an event about one that comes after
+        # its Hangup (transfers reorder them) must not bring the leg back
+        self._gone: OrderedDict[str, None] = OrderedDict()
         self._handlers: dict[str, Callable[[AmiMessage, float], None]] = {
             "Newchannel": self._on_newchannel,
             "Newstate": self._on_newstate,
@@ -257,7 +260,7 @@ class CallTracker:
                   create: bool = False) -> tuple[Call, Leg] | None:
         uid = msg.get("Uniqueid")
         linkedid = msg.get("Linkedid")
-        if not isinstance(uid, str) or not isinstance(linkedid, str):
+        if not isinstance(uid, str) or not isinstance(linkedid, str) or uid in self._gone:
             return None
         call = self.calls.get(linkedid)
         if call is None:
@@ -508,6 +511,9 @@ class CallTracker:
         uid = msg.get("Uniqueid")
         if not isinstance(uid, str):
             return
+        self._gone[uid] = None
+        if len(self._gone) > self.ended_memory:
+            self._gone.popitem(last=False)
         cid = self._leg_call.pop(uid, None)
         if cid is None:
             return  # a duplicated Hangup, or a channel we never saw

@@ -46,6 +46,7 @@ class Offer:
     state: str  # ringing / talking / wrap_up
     pop: dict[str, Any]
     leg: str = ""  # the Uniqueid of the agent's channel
+    via_queue: bool = True  # app_queue's events tell how the ring ends
     since: float = field(default_factory=time.time)
 
 
@@ -116,16 +117,16 @@ class ScreenPops:
     # ------------------------------------------------------------------ offers
     def _on_called(self, msg: AmiMessage, at: float) -> None:
         self._offer(msg.text("MemberName", ""), msg.text("Linkedid", ""),
-                    msg.text("DestUniqueid", ""), msg.text("Queue", ""), msg, at)
+                    msg.text("DestUniqueid", ""), msg.text("Queue", ""), msg, at, via_queue=True)
 
     def _on_user_event(self, msg: AmiMessage, at: float) -> None:
         # an agent's phone dialled by a transfer (not through a queue)
         if msg.text("UserEvent", "") == "HotlineAgentLeg":
-            self._offer(msg.text("Agent", ""), msg.text("Linkedid", ""),
-                        msg.text("Uniqueid", ""), "", msg, at)
+            self._offer(msg.text("Agent", ""), msg.text("Call", "") or msg.text("Linkedid", ""),
+                        msg.text("Uniqueid", ""), "", msg, at, via_queue=False)
 
     def _offer(self, agent: str, call_id: str, leg: str, queue: str, msg: AmiMessage,
-               at: float) -> None:
+               at: float, *, via_queue: bool) -> None:
         if not agent or not call_id:
             return
         call = self.tracker.get(call_id)
@@ -133,7 +134,7 @@ class ScreenPops:
             return
         stamp = msg.get("Timestamp")
         event_at = float(stamp) if isinstance(stamp, str) else at
-        offer = Offer(agent, call_id, "ringing", {}, leg=leg)
+        offer = Offer(agent, call_id, "ringing", {}, leg=leg, via_queue=via_queue)
         self.offers[agent] = offer
         task = asyncio.create_task(self._pop(offer, call, queue or call.queue or "", event_at,
                                              at))
@@ -145,7 +146,7 @@ class ScreenPops:
 
     def _on_dial_end(self, msg: AmiMessage, at: float) -> None:
         offer = self._offer_of_leg(msg.text("DestUniqueid", ""))
-        if offer is None or offer.state != "ringing":
+        if offer is None or offer.state != "ringing" or offer.via_queue:
             return
         if msg.text("DialStatus", "") == "ANSWER":
             offer.state, offer.since = "talking", at
@@ -158,7 +159,8 @@ class ScreenPops:
         if offer is None:
             return
         if offer.state == "ringing":
-            self._take_back(offer.agent, offer.call_id, "not_answered")
+            if not offer.via_queue:  # a queue says itself why the ring ended
+                self._take_back(offer.agent, offer.call_id, "not_answered")
         elif offer.state == "talking":  # a transferred-to agent's call ends
             offer.state, offer.since = "wrap_up", at
             self._push(offer.agent, {"type": "call.ended", "call_id": offer.call_id,

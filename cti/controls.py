@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from acd.board import AgentState, Board
 from acd.config import AcdConfig
@@ -62,13 +62,15 @@ class TransferIn(BaseModel):
     target: str = Field(min_length=1, max_length=40)
     notes: str = Field("", max_length=4000)
 
-    @model_validator(mode="after")
-    def _shape(self) -> TransferIn:
-        if self.to == "number" and not NUMBER.match(self.target):
-            raise ValueError("target: an outside number is 3 to 20 digits")
-        if self.to == "agent" and not self.target.isdigit():
-            raise ValueError("target: an agent number is digits")
-        return self
+    @field_validator("target")
+    @classmethod
+    def _shape(cls, v: str, info: ValidationInfo) -> str:
+        to = info.data.get("to")
+        if to == "number" and not NUMBER.match(v):
+            raise ValueError("an outside number is 3 to 20 digits")
+        if to == "agent" and not v.isdigit():
+            raise ValueError("an agent number is digits")
+        return v
 
 
 @dataclass
@@ -76,6 +78,7 @@ class Consult:
     call_id: str
     channel: str
     exten: str
+    leg: str
 
 
 class CallControls:
@@ -84,6 +87,10 @@ class CallControls:
         self.actions, self.tracker, self.board = actions, tracker, board
         self.config, self.pops = config, pops
         self.consults: dict[str, Consult] = {}
+        # calls whose consultation was cancelled: Asterisk's transfer feature
+        # is not armed again on the agent's channel (its key then reaches the
+        # caller as tones), so a second one is refused rather than lost
+        self.spent: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ finding
     def leg_of(self, agent: str) -> tuple[Call, Leg]:
@@ -176,6 +183,9 @@ class CallControls:
         call, leg = self.leg_of(agent)
         if agent in self.consults:
             raise ControlError("already consulting", error_id="consulting")
+        if (call.call_id, leg.uniqueid) in self.spent:
+            raise ControlError("this call was consulted on already; transfer it blind",
+                               error_id="consulted-already")
         exten = self._exten(agent, t)
         self._notes(call, agent, t.notes)
         if leg.on_hold:
@@ -185,7 +195,7 @@ class CallControls:
                         "attended transfer")
         await self._ami(self.actions.atxfer(leg.channel, TRANSFER_CONTEXT, CONSULT_EXTEN),
                         "attended transfer")
-        self.consults[agent] = Consult(call.call_id, leg.channel, exten)
+        self.consults[agent] = Consult(call.call_id, leg.channel, exten, leg.uniqueid)
         log.info("console_consult", agent=agent, call_id=call.call_id, to=exten)
         return {"call_id": call.call_id, "done": "consulting", "to": exten}
 
@@ -213,6 +223,8 @@ class CallControls:
         c = self._consult_of(agent)
         await self._ami(self.actions.cancel_atxfer(c.channel), "cancel the transfer")
         del self.consults[agent]
+        self.spent = {s for s in self.spent if self.tracker.get(s[0]) is not None}
+        self.spent.add((c.call_id, c.leg))
         log.info("console_transfer_cancelled", agent=agent, call_id=c.call_id, to=c.exten)
         return {"call_id": c.call_id, "done": "back with the caller"}
 

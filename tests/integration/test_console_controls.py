@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
@@ -124,7 +125,7 @@ async def test_hold_then_a_blind_transfer_takes_the_card_and_notes_to_the_next_a
                      SIM_AGENT_TALK_8802="")
 
 
-async def test_an_attended_transfer_cancelled_returns_the_caller_then_one_completes(
+async def test_an_attended_transfer_cancelled_returns_the_caller_and_another_completes(
     core: Core, server: TestServer
 ) -> None:
     await make_agents(core, AgentIn(code="8803", name="陈静", skills={"mandarin": 5}),
@@ -160,14 +161,33 @@ async def test_an_attended_transfer_cancelled_returns_the_caller_then_one_comple
         assert core.tracker.get(call_id) is not None and not chen_feed.of("call.ended")
         dismissed = await bob.post(f"/api/v1/console/calls/{call_id}/dismiss")
         assert dismissed.status == 200, await dismissed.text()
-
+        # Asterisk's consultation feature is spent on this call: refused, said why
+        again = await post(chen, "call/consult", {"to": "agent", "target": "8804"}, status=409)
+        assert again["error"]["id"] == "consulted-already"
+        await post(chen, "call/hangup")
+        await wait_until(lambda: core.tracker.get(call_id) is None, 10, "the first call ending")
         await wait_until(lambda: core.board.agent("8804").state.value == "available", 15,
                          "8804 free again")
+        await wait_until(lambda: core.board.agent("8803").state.value == "available", 15,
+                         "8803 through the wrap-up")
+
+        # a second caller: consulted, then completed
+        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
+                                     caller_id='"路人乙" <13900008804>',
+                                     variables={"SIM_PATIENCE": "60"})
+        await wait_until(lambda: len(chen_feed.of("pop")) >= 2, 15, "the second call's pop")
+        call_id = chen_feed.of("pop")[-1]["call_id"]
+        await wait_until(lambda: len(chen_feed.of("call.connected")) >= 2, 15,
+                         "8803 answering the second call")
+        call = core.tracker.get(call_id)
+        assert call is not None
+        ended_before = len(chen_feed.of("call.ended"))
         await post(chen, "call/consult", {"to": "agent", "target": "8804"})
         await wait_until(lambda: len(bob_feed.of("call.connected")) >= 2, 10,
-                         "8804 answering the second consultation")
+                         "8804 answering the consultation")
         await post(chen, "call/consult/complete")
-        await wait_until(lambda: chen_feed.of("call.ended"), 10, "8803 out of the call")
+        await wait_until(lambda: len(chen_feed.of("call.ended")) > ended_before, 10,
+                         "8803 out of the call")
 
         def caller_with_bob() -> bool:
             legs = [lg for lg in call.legs.values() if lg.bridge]
@@ -194,6 +214,9 @@ async def test_call_controls_without_a_call_or_a_session_are_refused(
     core: Core, server: TestServer
 ) -> None:
     await make_agents(core, AgentIn(code="8805", name="王磊", skills={"mandarin": 3}))
+    async with aiohttp.ClientSession() as anonymous, anonymous.post(  # no session cookie
+            server.make_url("/api/v1/console/call/hangup")) as resp:
+        assert resp.status == 401
     client = await agent_client(server, "8805")
     try:
         for verb in ("hangup", "hold", "unhold", "consult/complete", "consult/cancel"):
@@ -206,8 +229,3 @@ async def test_call_controls_without_a_call_or_a_session_are_refused(
         assert body["error"]["details"]["fields"][0]["field"] == "to"
     finally:
         await client.close()
-    anonymous: TestClient[Any, Any] = TestClient(server)
-    await anonymous.start_server()
-    resp = await anonymous.post("/api/v1/console/call/hangup")
-    assert resp.status == 401
-    await anonymous.close()
