@@ -75,6 +75,7 @@ class AgentLive:
     call_id: str | None = None
     wrap_until: float | None = None
     wrap_call_id: str | None = None
+    transfer_leg: str | None = None  # their phone's channel, dialled by a transfer
     state: AgentState = AgentState.LOGGED_OUT
     reason: str | None = None
     since: float = 0.0
@@ -131,6 +132,9 @@ class Board:
             "AgentDump": self._on_not_answered,
             "AgentConnect": self._on_connect,
             "AgentComplete": self._on_complete,
+            "UserEvent": self._on_transfer_leg,
+            "DialEnd": self._on_transfer_answered,
+            "Hangup": self._on_transfer_leg_gone,
             "QueueCallerJoin": self._on_join,
             "QueueCallerLeave": self._on_leave,
             "QueueCallerAbandon": self._on_leave,
@@ -248,6 +252,37 @@ class Board:
         a.activity, a.call_id = None, None
         a.wrap_until = wrap_up_ends(at, wrap) if wrap else None
         self._recompute(a, at)
+
+    # an agent's phone dialled by a transfer, not by a queue: app_queue says
+    # nothing of it, the dialplan's HotlineAgentLeg and the channel do
+    def _on_transfer_leg(self, msg: AmiMessage, at: float) -> None:
+        if msg.text("UserEvent", "") != "HotlineAgentLeg":
+            return
+        a = self.agents.get(msg.text("Agent", ""))
+        if a is not None and a.queues:
+            a.activity = AgentState.RINGING
+            a.call_id = msg.text("Call", "") or msg.text("Linkedid", "") or None
+            a.transfer_leg = msg.text("Uniqueid", "") or None
+            self._recompute(a, at)
+
+    def _transfer_agent(self, uid: str) -> AgentLive | None:
+        return next((a for a in self.agents.values() if uid and a.transfer_leg == uid), None)
+
+    def _on_transfer_answered(self, msg: AmiMessage, at: float) -> None:
+        a = self._transfer_agent(msg.text("DestUniqueid", ""))
+        if a is None or a.activity is not AgentState.RINGING:
+            return
+        if msg.text("DialStatus", "") == "ANSWER":
+            a.activity = AgentState.ON_CALL
+        else:
+            a.activity, a.call_id, a.transfer_leg = None, None, None
+        self._recompute(a, at)
+
+    def _on_transfer_leg_gone(self, msg: AmiMessage, at: float) -> None:
+        a = self._transfer_agent(msg.text("Uniqueid", ""))
+        if a is not None:
+            a.activity, a.call_id, a.transfer_leg = None, None, None
+            self._recompute(a, at)
 
     def _on_call_state(self, topic: str, change: CallStateChange) -> None:
         call = change.call

@@ -236,9 +236,10 @@ class ScreenPops:
         self.notes.pop(call.call_id, None)
 
     def finish(self, agent: str, call_id: str) -> None:
-        """The agent saved the wrap-up (or dismissed the card)."""
+        """The agent saved the wrap-up (or dismissed the card) after the call;
+        saved while still talking, the card stays up."""
         offer = self.offers.get(agent)
-        if offer is not None and offer.call_id == call_id and offer.state != "ringing":
+        if offer is not None and offer.call_id == call_id and offer.state == "wrap_up":
             del self.offers[agent]
             self._push(agent, {"type": "pop.closed", "call_id": call_id})
 

@@ -174,8 +174,52 @@ function setCallState(state) {
   offer.state = state;
   $("#pop").dataset.state = state;
   text($("#pop-state"), CALL_LABEL[state] || state);
-  $("#wrapup").hidden = state === "ringing";
+  $("#wrapup").hidden = state === "ringing";  // notes can be typed while talking
+  $("#controls").hidden = state === "ringing";
+  const talking = state === "talking";
+  for (const el of ["#btn-hold", "#btn-hangup", "#transfer-form"]) $(el).hidden = !talking;
+  $("#btn-unhold").hidden = true;
+  $("#consulting").hidden = true;
+  $("#btn-dismiss").hidden = state !== "wrap_up";
 }
+
+async function control(path, body) {
+  showError(null);
+  try {
+    return await api("POST", `/api/v1/console/call/${path}`, body);
+  } catch (err) { showError(err); return null; }
+}
+
+$("#btn-hold").addEventListener("click", async () => {
+  if (await control("hold")) { $("#btn-hold").hidden = true; $("#btn-unhold").hidden = false; }
+});
+$("#btn-unhold").addEventListener("click", async () => {
+  if (await control("unhold")) { $("#btn-hold").hidden = false; $("#btn-unhold").hidden = true; }
+});
+$("#btn-hangup").addEventListener("click", () => control("hangup"));
+$("#transfer-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  const how = ev.submitter ? ev.submitter.value : "transfer";
+  const body = { to: f.to.value, target: f.target.value.trim(),
+    notes: $("#wrapup").notes.value.trim() };
+  const done = await control(how, body);
+  if (done && how === "consult") {
+    $("#consulting").hidden = false;
+    f.hidden = true;
+    $("#btn-hold").hidden = true;
+  }
+});
+$("#btn-complete").addEventListener("click", () => control("consult/complete"));
+$("#btn-cancel").addEventListener("click", async () => {
+  if (await control("consult/cancel")) setCallState("talking");
+});
+$("#btn-dismiss").addEventListener("click", async () => {
+  if (!offer) return;
+  try {
+    await api("POST", `/api/v1/console/calls/${encodeURIComponent(offer.call_id)}/dismiss`);
+  } catch (err) { showError(err); }
+});
 
 function row(cells) {
   const tr = document.createElement("tr");
@@ -218,7 +262,7 @@ function showOffer(o) {
   notes.hidden = !(o.notes && o.notes.length);
   notes.querySelector("ul").replaceChildren(...(o.notes || []).map((n) => {
     const li = document.createElement("li");
-    li.textContent = `${n.name || n.agent} (${n.agent}): ${n.notes}`;
+    li.textContent = `${n.name ? `${n.name} (${n.agent})` : n.agent}: ${n.notes}`;
     return li;
   }));
 
@@ -308,8 +352,9 @@ $("#wrapup").addEventListener("submit", async (ev) => {
   try {
     const saved = await api("POST",
       `/api/v1/console/calls/${encodeURIComponent(offer.call_id)}/wrap-up`, body);
-    text($("#wrap-result"), saved.ticket ? `已保存，工单 #${saved.ticket.id} · saved, ticket #${saved.ticket.id}`
-      : "已保存 · saved");
+    text($("#idle p"), saved.ticket
+      ? `上一通已保存，工单 #${saved.ticket.id} · last call saved, ticket #${saved.ticket.id}`
+      : "上一通已保存 · last call saved");
   } catch (err) { showError(err); }
 });
 

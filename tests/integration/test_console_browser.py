@@ -124,3 +124,70 @@ async def test_a_call_pops_the_card_in_the_browser_and_the_wrap_up_ticket_is_sav
         await page.close()
         await core.actions.setvar("SIM_AGENT_RING_8701", "")
         await core.actions.setvar("SIM_AGENT_TALK_8701", "")
+
+
+async def test_a_consultation_cancelled_then_a_blind_transfer_move_the_card_between_consoles(
+    core: Core, site: str, browser: Browser
+) -> None:
+    for code, name, skills in (("8711", "林晓", {"mandarin": 5}), ("8712", "Amy", {"english": 5})):
+        await create_agent(core.acd, AgentIn(code=code, name=name, skills=skills))
+        await core.auth.set_password(code, PASSWORD)
+    await core.crm.create_customer(CustomerIn(name="王十二", phones=[
+        PhoneIn(number="13800007788")]))
+    await core.actions.setvar("SIM_AGENT_TALK_8711", "60")
+    await core.actions.setvar("SIM_AGENT_RING_8712", "1")
+    await core.actions.setvar("SIM_AGENT_TALK_8712", "60")
+    lin_ctx, amy_ctx = await browser.new_context(), await browser.new_context()  # own cookies
+    lin, amy = await lin_ctx.new_page(), await amy_ctx.new_page()
+    try:
+        for page, code in ((lin, "8711"), (amy, "8712")):
+            await sign_in(page, site, code)
+            await page.fill("#acd-login input[name=device]", f"Local/{code}@sim-agent-phone/n")
+            await page.click("#acd-login button[type=submit]")
+            await expect(page.locator("#state")).to_have_attribute("data-state", "available")
+        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
+                                     caller_id='"王十二" <13800007788>',
+                                     variables={"SIM_PATIENCE": "90"})
+        await expect(lin.locator("#pop")).to_have_attribute("data-state", "talking",
+                                                           timeout=15_000)
+        await lin.locator("#wrapup textarea[name=notes]").fill("客户要英文服务")
+        form = lin.locator("#transfer-form")
+        await form.locator("select[name=to]").select_option("agent")
+        await form.locator("input[name=target]").fill("8712")
+
+        # consult 8712: the card and the notes are on Amy's console while she talks
+        await form.locator("button[value=consult]").click()
+        await expect(lin.locator("#consulting")).to_be_visible()
+        await expect(amy.locator("#pop-name")).to_have_text("王十二", timeout=10_000)
+        await expect(amy.locator("#pop-notes")).to_contain_text("客户要英文服务")
+        await expect(amy.locator("#pop")).to_have_attribute("data-state", "talking",
+                                                           timeout=10_000)
+        # cancelled: the caller is back with 林晓, Amy's card leaves the call
+        await lin.click("#btn-cancel")
+        await expect(amy.locator("#pop")).to_have_attribute("data-state", "wrap_up",
+                                                           timeout=10_000)
+        await expect(lin.locator("#pop")).to_have_attribute("data-state", "talking")
+        await amy.click("#btn-dismiss")
+        await expect(amy.locator("#pop")).to_be_hidden()
+
+        # a blind transfer: the call and the card move to Amy; 林晓 is in wrap-up
+        await expect(amy.locator("#state")).to_have_attribute("data-state", "available",
+                                                             timeout=15_000)
+        await form.locator("input[name=target]").fill("8712")
+        await form.locator("button[value=transfer]").click()
+        await expect(lin.locator("#pop")).to_have_attribute("data-state", "wrap_up",
+                                                           timeout=10_000)
+        await expect(amy.locator("#pop")).to_have_attribute("data-state", "talking",
+                                                           timeout=15_000)
+        await expect(amy.locator("#pop-name")).to_have_text("王十二")
+        await expect(amy.locator("#pop-notes")).to_contain_text("客户要英文服务")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await amy.screenshot(path=str(ARTIFACTS / "console-transferred.png"), full_page=True)
+        await amy.click("#btn-hangup")
+        await expect(amy.locator("#pop")).to_have_attribute("data-state", "wrap_up",
+                                                           timeout=10_000)
+    finally:
+        await lin_ctx.close()
+        await amy_ctx.close()
+        for name in ("SIM_AGENT_TALK_8711", "SIM_AGENT_RING_8712", "SIM_AGENT_TALK_8712"):
+            await core.actions.setvar(name, "")
