@@ -92,6 +92,8 @@ bench: $(STAMP)
 	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
 	$(BIN)/python -m bench.event_core
 	$(BIN)/python -m bench.call_records
+	$(BIN)/hotline asterisk up
+	$(BIN)/python -m bench.screen_pop
 
 clean: down
 	rm -rf $(VENV) var/asterisk/chroot.building
