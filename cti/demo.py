@@ -54,6 +54,42 @@ def _health(url: str) -> tuple[int, dict[str, object]] | None:
         return None
 
 
+def console_passwords(settings: Settings, d: Path) -> Path:
+    """The demo agents' console passwords: generated once into a file only
+    root can read (outside git), set in the database each start."""
+    import asyncio
+    import secrets
+
+    from crm_bridge import db
+    from crm_bridge.seed import AGENTS
+    from cti.auth import AuthService
+
+    path = d / "console-passwords.txt"
+    known: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            code, _, password = line.partition(" ")
+            if code and password:
+                known[code] = password
+    for code, _ in AGENTS:
+        known.setdefault(code, secrets.token_urlsafe(9))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.writelines(f"{code} {pw}\n" for code, pw in sorted(known.items()))
+
+    async def apply() -> None:
+        engine = db.make_engine(settings.effective_database_url)
+        try:
+            auth = AuthService(engine)
+            for code, _ in AGENTS:
+                await auth.set_password(code, known[code])
+        finally:
+            await engine.dispose()
+
+    asyncio.run(apply())
+    return path
+
+
 def start(settings: Settings) -> int:
     d = _demo_dir(settings)
     base = f"http://127.0.0.1:{settings.http_port}"
@@ -74,6 +110,7 @@ def start(settings: Settings) -> int:
               f"{d / 'serve.log'}:\n  " + "\n  ".join(tail), file=sys.stderr)
         stop(settings)
         return 1
+    passwords = console_passwords(settings, d)
     if _alive(d / "simulator.pid") is None:
         _spawn("simulator", ["simulate", "--agents", "6", "--calls-per-minute", "10",
                              "--talk", "25"], d)
@@ -81,6 +118,8 @@ def start(settings: Settings) -> int:
   Hotline demo is running (Asterisk sandbox, CTI server, call simulator).
 
     Live calls      {base}/
+    Agent console   {base}/console   (sign in as 8001 ... 8006: the simulated phones
+                    answer, the cards pop; passwords in {passwords})
     Health          {base}/healthz
     REST API        {base}/api/v1/live/calls
                     {base}/api/v1/queues   {base}/api/v1/agents
