@@ -96,3 +96,19 @@ def test_an_unreadable_file_is_set_aside_and_reported(tmp_path: Path) -> None:
     assert not store.path.exists() and (tmp_path / "live-calls.bad").exists()
     store.path.write_text('{"version": 99, "calls": []}')
     assert store.load() == []
+
+
+def test_agent_time_counts_overlaps_once_per_agent_and_survives_a_restart() -> None:
+    from cti.calls import Call, Leg
+    from cti.livestore import call_from_state, call_state
+
+    call = Call(call_id="1.1", started_at=0.0, ended_at=100.0)
+    # 8001 talks 10..40, consults 8002 (30..45, both busy), leaves at 45;
+    # 8001 also had an overlapping stretch 35..45 (another bridge): once
+    call.agent_spans = [("8001", 10.0, 40.0), ("8001", 35.0, 45.0), ("8002", 30.0, 45.0)]
+    call.legs["2.2"] = Leg("2.2", "Local/8002@sim-agent-phone-1;1", 30.0, agent="8002",
+                           bridged_since=45.0)
+    assert call.agent_seconds(now=70.0) == {"8001": 35.0, "8002": 40.0}
+    again = call_from_state(call_state(call))
+    assert again.agent_spans == call.agent_spans
+    assert again.agent_seconds(now=70.0) == call.agent_seconds(now=70.0)

@@ -87,3 +87,19 @@ def test_secret_never_shows_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     s = load_settings()
     assert s.ami_secret is not None and s.ami_secret.get_secret_value() == "s3cret-value"
     assert "s3cret-value" not in repr(s) and "s3cret-value" not in str(s)
+
+
+def test_a_webhook_url_without_its_secret_is_refused_naming_both(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HOTLINE_CRM_WEBHOOK_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="crm_webhook_secret.*crm_webhook_url"):
+        load_settings(crm_webhook_url="https://crm.example/hooks/pop")
+    with pytest.raises(ConfigError, match="at least 16"):
+        load_settings(crm_webhook_url="https://crm.example/hooks/pop",
+                      crm_webhook_secret="short")
+    with pytest.raises(ConfigError, match="crm_webhook_url"):
+        load_settings(crm_webhook_url="crm.example/hooks", crm_webhook_secret="x" * 20)
+    ok = load_settings(crm_webhook_url="https://crm.example/hooks/pop",
+                       crm_webhook_secret="x" * 20)
+    assert "x" * 20 not in repr(ok)
