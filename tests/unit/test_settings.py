@@ -93,7 +93,7 @@ def test_a_webhook_url_without_its_secret_is_refused_naming_both(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("HOTLINE_CRM_WEBHOOK_SECRET", raising=False)
-    with pytest.raises(ConfigError, match="crm_webhook_secret.*crm_webhook_url"):
+    with pytest.raises(ConfigError, match=r"crm_webhook_secret.*crm_webhook_url"):
         load_settings(crm_webhook_url="https://crm.example/hooks/pop")
     with pytest.raises(ConfigError, match="at least 16"):
         load_settings(crm_webhook_url="https://crm.example/hooks/pop",
