@@ -233,7 +233,10 @@ async def wrap_up(request: web.Request) -> web.Response:
 
 async def _took_call(request: web.Request, code: str, call_id: str) -> bool:
     """A call this agent answered: live (the tracker), or in the records."""
-    call = request.app[POPS].tracker.get(call_id)
+    pops = request.app[POPS]
+    if (call_id, code) in pops.answered:
+        return True
+    call = pops.tracker.get(call_id)
     if call is not None:
         return code in call.agent_seconds() or call.agent == code
     return code in await request.app[WRAPUPS].agents_of(call_id)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -59,6 +60,9 @@ class ScreenPops:
         self.notes: dict[str, list[dict[str, Any]]] = {}  # call id -> agents' notes so far
         self._listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # (call, agent) pairs answered lately: a wrap-up may be saved (again)
+        # after the card closed and before the call record is written
+        self.answered: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.sent = 0
         for name, handler in (
             ("ami.QueueCallerJoin", self._on_join),
@@ -150,6 +154,7 @@ class ScreenPops:
             return
         if msg.text("DialStatus", "") == "ANSWER":
             offer.state, offer.since = "talking", at
+            self._answered(offer)
             self._push(offer.agent, {"type": "call.connected", "call_id": offer.call_id})
         else:
             self._take_back(offer.agent, offer.call_id, "not_answered")
@@ -195,6 +200,11 @@ class ScreenPops:
             self.webhook.send("screen_pop", {k: v for k, v in offer.pop.items()
                                              if k not in ("type", "sent_at")})
 
+    def _answered(self, offer: Offer) -> None:
+        self.answered[(offer.call_id, offer.agent)] = None
+        while len(self.answered) > 5000:
+            self.answered.popitem(last=False)
+
     def _take_back(self, agent: str, call_id: str, reason: str) -> None:
         offer = self.offers.get(agent)
         if offer is None or offer.call_id != call_id or offer.state != "ringing":
@@ -216,6 +226,7 @@ class ScreenPops:
         if offer is None or offer.call_id != call_id:
             return
         offer.state, offer.since = "talking", at
+        self._answered(offer)
         self._push(agent, {"type": "call.connected", "call_id": call_id})
 
     def _on_complete(self, msg: AmiMessage, at: float) -> None:

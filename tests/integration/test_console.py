@@ -271,3 +271,74 @@ async def test_sign_in_mistakes_get_clear_errors_and_the_console_needs_a_session
         assert (status, body["error"]["id"]) == (429, "too-many-attempts")
     finally:
         await client.close()
+
+
+async def test_a_wrap_up_books_a_repair_visit_and_a_second_save_updates_a_ticket(
+    core: Core
+) -> None:
+    from crm_bridge.models import ServiceOutlet, TicketEvent
+
+    await make_agents(core, AgentIn(code="8605", name="周洁", skills={"mandarin": 5}))
+    card = await known_customer(core, "13800006666")
+    async with core.engine.begin() as conn:
+        outlet = (await conn.execute(insert(ServiceOutlet).values(
+            name="杭州西湖服务网点", region="浙江 杭州", address="", contact_name="王师傅",
+            contact_phone="057188880001", active=True).returning(ServiceOutlet.id))).scalar_one()
+    await core.actions.setvar("SIM_AGENT_TALK_8605", "2")
+    client = await agent_client(TestServer(web_app(core)), "8605")
+    try:
+        resp = await client.post("/api/v1/console/acd/login", json={"device": device("8605")})
+        assert resp.status == 200, await resp.text()
+        feed = Feed(await client.ws_connect("/api/v1/console/ws"))
+        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
+                                     caller_id='"吴十" <13800006666>',
+                                     variables={"SIM_PATIENCE": "20"})
+        await wait_until(lambda: feed.of("call.ended"), 20, "the call to end")
+        call_id = feed.of("pop")[0]["call_id"]
+        appliance = feed.of("pop")[0]["card"]["appliances"][0]["id"]
+        tomorrow = dt.date.today() + dt.timedelta(days=1)
+        url = f"/api/v1/console/calls/{call_id}/wrap-up"
+
+        # a window longer than the rules allow: refused, field named, nothing saved
+        resp = await client.post(url, json={
+            "disposition": "ticket_created", "new_ticket": {
+                "kind": "repair", "customer_id": card["customer"]["id"], "summary": "冰箱不制冷",
+                "appliance_id": appliance, "outlet_id": outlet,
+                "appointment_start": f"{tomorrow}T08:00:00",
+                "appointment_end": f"{tomorrow}T22:00:00"}})
+        body = await resp.json()
+        assert resp.status == 422, body
+        assert "appointment" in body["error"]["details"]["fields"][0]["field"]
+        async with core.engine.connect() as conn:
+            assert (await conn.execute(select(Ticket))).first() is None
+            assert (await conn.execute(select(CallWrapUp))).first() is None
+
+        resp = await client.post(url, json={
+            "disposition": "ticket_created", "notes": "约明早上门", "new_ticket": {
+                "kind": "repair", "customer_id": card["customer"]["id"], "summary": "冰箱不制冷",
+                "appliance_id": appliance, "outlet_id": outlet,
+                "appointment_start": f"{tomorrow}T09:00:00",
+                "appointment_end": f"{tomorrow}T11:00:00"}})
+        saved = await resp.json()
+        assert resp.status == 201, saved
+        ticket = saved["ticket"]
+        assert (ticket["status"], ticket["outlet"]["id"], ticket["call_id"]) == (
+            "scheduled", outlet, call_id)
+        assert ticket["appointment_start"].startswith(f"{tomorrow}T09:00")
+
+        # saved again: the same wrap-up row, now updating the ticket with a note
+        resp = await client.post(url, json={
+            "disposition": "ticket_updated", "notes": "客户改约下午",
+            "ticket_update": {"id": ticket["id"], "change": {"note": "客户来电改约下午"}}})
+        assert resp.status == 201, await resp.text()
+        async with core.engine.connect() as conn:
+            wraps = (await conn.execute(select(CallWrapUp))).all()
+            events = (await conn.execute(select(TicketEvent.detail).where(
+                TicketEvent.ticket_id == ticket["id"]))).scalars().all()
+        assert [(w.disposition, w.notes, w.ticket_id) for w in wraps] == [
+            ("ticket_updated", "客户改约下午", ticket["id"])]
+        assert "客户来电改约下午" in events
+        await feed.close()
+    finally:
+        await client.close()
+        await core.actions.setvar("SIM_AGENT_TALK_8605", "")

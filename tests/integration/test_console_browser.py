@@ -191,3 +191,38 @@ async def test_a_consultation_cancelled_then_a_blind_transfer_move_the_card_betw
         await amy_ctx.close()
         for name in ("SIM_AGENT_TALK_8711", "SIM_AGENT_RING_8712", "SIM_AGENT_TALK_8712"):
             await core.actions.setvar(name, "")
+
+
+async def test_an_unknown_caller_gets_a_prefilled_form_that_makes_them_a_customer(
+    core: Core, site: str, browser: Browser
+) -> None:
+    from crm_bridge.models import CustomerPhone
+
+    await create_agent(core.acd, AgentIn(code="8721", name="陈静", skills={"mandarin": 5}))
+    await core.auth.set_password("8721", PASSWORD)
+    await core.actions.setvar("SIM_AGENT_TALK_8721", "30")
+    page = await browser.new_page(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    try:
+        await sign_in(page, site, "8721")
+        await page.fill("#acd-login input[name=device]", "Local/8721@sim-agent-phone/n")
+        await page.click("#acd-login button[type=submit]")
+        await expect(page.locator("#state")).to_have_attribute("data-state", "available")
+        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
+                                     caller_id='"" <13900007721>',
+                                     variables={"SIM_PATIENCE": "40"})
+        form = page.locator("#new-customer")
+        await expect(form).to_be_visible(timeout=15_000)
+        await expect(page.locator("#pop")).to_have_attribute("data-known", "no")
+        await expect(form.locator("input[name=number]")).to_have_value("13900007721")
+        await form.locator("input[name=name]").fill("冯十三")
+        await form.locator("input[name=region]").fill("浙江 杭州")
+        await form.locator("button[type=submit]").click()
+        await expect(page.locator("#pop-name")).to_have_text("冯十三", timeout=5_000)
+        await expect(form).to_be_hidden()
+        async with core.engine.connect() as conn:
+            phone = (await conn.execute(select(CustomerPhone).where(
+                CustomerPhone.number == "13900007721"))).first()
+        assert phone is not None
+    finally:
+        await page.close()
+        await core.actions.setvar("SIM_AGENT_TALK_8721", "")
