@@ -229,3 +229,53 @@ async def test_call_controls_without_a_call_or_a_session_are_refused(
         assert body["error"]["details"]["fields"][0]["field"] == "to"
     finally:
         await client.close()
+
+
+async def test_blind_transfers_to_a_queue_and_to_an_outside_number(
+    core: Core, server: TestServer
+) -> None:
+    await make_agents(core, AgentIn(code="8806", name="孙鹏", skills={"mandarin": 5}),
+                      AgentIn(code="8807", name="Eve", skills={"english": 5}))
+    await phones(core, SIM_AGENT_TALK_8806="60", SIM_AGENT_TALK_8807="2")
+    sun, sun_feed = await on_console(server, "8806")
+    eve, eve_feed = await on_console(server, "8807")
+    try:
+        # to the English queue: Eve (its only agent) gets the card and the notes
+        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
+                                     caller_id='"Tom" <13900008806>',
+                                     variables={"SIM_PATIENCE": "60"})
+        await wait_until(lambda: sun_feed.of("call.connected"), 15, "8806 answering")
+        first = sun_feed.of("pop")[0]["call_id"]
+        await post(sun, "call/transfer", {"to": "queue", "target": "english",
+                                          "notes": "English speaker, fridge noise"})
+        await wait_until(lambda: eve_feed.of("pop"), 15, "the card on 8807 via the queue")
+        pop = eve_feed.of("pop")[0]
+        assert (pop["call_id"], pop["queue"]) == (first, "english")
+        assert pop["notes"][0]["notes"] == "English speaker, fridge noise"
+        await wait_until(lambda: eve_feed.of("call.ended"), 20, "Eve's call ending")
+        row = await record_of(core, first)
+        assert row.extra["queues"] == ["general-service", "english"]
+        assert {a["agent"] for a in row.extra["agents"]} == {"8806", "8807"}
+        # the queue's wrap-up, then Sun is offered calls again
+        await wait_until(lambda: core.board.agent("8806").state.value == "available", 20,
+                         "8806 back to available after the wrap-up")
+        assert sun_feed.of("agent")[-1]["agent"]["state"] == "available"
+
+        # to an outside number (a simulated customer's phone answers)
+        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
+                                     caller_id='"路人丙" <13900008807>',
+                                     variables={"SIM_PATIENCE": "60"})
+        await wait_until(lambda: len(sun_feed.of("call.connected")) >= 2, 15,
+                         "8806 answering again")
+        second = sun_feed.of("pop")[-1]["call_id"]
+        await post(sun, "call/transfer", {"to": "number", "target": "057188880001"})
+        await wait_until(lambda: len(sun_feed.of("call.ended")) >= 2, 10, "8806 free")
+        row = await record_of(core, second)
+        assert row.transfers == 1 and row.agent == "8806"
+        assert row.ended_at > row.answered_at
+    finally:
+        for feed in (sun_feed, eve_feed):
+            await feed.close()
+        await sun.close()
+        await eve.close()
+        await phones(core, SIM_AGENT_TALK_8806="", SIM_AGENT_TALK_8807="")
