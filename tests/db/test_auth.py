@@ -4,6 +4,7 @@ stored only as hashes, expiry, sign-out, a new password ending sessions."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
@@ -100,3 +101,34 @@ async def test_a_deactivated_agent_cannot_sign_in_or_use_an_open_session(
         await auth.identify(token)
     with pytest.raises(SignInFailed):
         await auth.sign_in("8001", "correct horse")
+
+
+def test_the_password_command_sets_it_and_names_what_is_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from crm_bridge import db
+    from crm_bridge.migrate import upgrade
+    from cti.cli import main
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'h.db'}"
+    monkeypatch.setenv("HOTLINE_DATABASE_URL", url)
+    upgrade(url)
+
+    async def add_agent() -> None:
+        engine = db.make_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(insert(Agent).values(code="8001", name="林晓", active=True))
+        await engine.dispose()
+
+    asyncio.run(add_agent())
+    monkeypatch.setenv("HOTLINE_AGENT_PASSWORD", "short")
+    assert main(["agent", "password", "8001"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "password" in err[0] and "8 characters" in err[0]
+    monkeypatch.setenv("HOTLINE_AGENT_PASSWORD", "long enough now")
+    assert main(["agent", "password", "9999"]) == 2
+    assert "no agent 9999" in capsys.readouterr().err
+    assert main(["agent", "password", "8001"]) == 0
+    assert "long enough now" not in capsys.readouterr().out
