@@ -39,7 +39,10 @@ def chromium() -> str:
 @pytest.fixture
 async def browser(chromium: str) -> AsyncIterator[Browser]:
     async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        b = await p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic",
+            # nothing but the page under test: no background calls to the internet
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
         yield b
         await b.close()
 
