@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import pytest
 from sqlalchemy import insert, select
 from structlog.testing import capture_logs
 
@@ -42,7 +41,7 @@ async def record(core: Core, number: str) -> CallRecord:
     return await wait_async(written, 30, f"the record of {number}")  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize(("keys", "queue", "language", "path"), [
+WALKS = [  # keys (W: a second's pause), queue, language, the path recorded
     ("1WW1WW4", "tv-zh", "zh", "language:1>main:1>products:4"),
     ("2WW1WW1", "english", "en", "language:2>main:1>products:1"),
     ("1WW3", "complaints", "zh", "language:1>main:3"),
@@ -52,15 +51,23 @@ async def record(core: Core, number: str) -> CallRecord:
     ("1WW1WW1", "ac-zh", "zh", "language:1>main:1>products:1"),
     ("1WW1WW3", "washer-zh", "zh", "language:1>main:1>products:3"),
     ("1WW1WW5", "heater-zh", "zh", "language:1>main:1>products:5"),
-])
-async def test_keys_lead_to_the_queue_in_the_callers_language(
-    core: Core, keys: str, queue: str, language: str, path: str
-) -> None:
-    number = "1390000" + "".join(c for c in keys if c.isdigit()).ljust(4, "0")[:4]
-    joined = await walk(core, keys, number)
-    assert joined[number] == queue
-    row = await record(core, number)
-    assert (row.ivr_path, row.language, row.queue) == (path, language, queue)
+]
+
+
+async def test_keys_lead_to_the_queue_in_the_callers_language(core: Core) -> None:
+    """Every branch at once: nine callers walk the menus side by side (as
+    they do on a real hotline), each reaches its queue in its language."""
+    import asyncio
+
+    def number_of(keys: str) -> str:
+        return "1390000" + "".join(c for c in keys if c.isdigit()).ljust(4, "0")[:4]
+
+    joined = await asyncio.gather(*(walk(core, keys, number_of(keys)) for keys, *_ in WALKS))
+    rows = await asyncio.gather(*(record(core, number_of(keys)) for keys, *_ in WALKS))
+    got = [(keys, j[number_of(keys)], r.language, r.ivr_path, r.queue)
+           for (keys, *_), j, r in zip(WALKS, joined, rows, strict=True)]
+    want = [(keys, queue, language, path, queue) for keys, queue, language, path in WALKS]
+    assert got == want
 
 
 def prompt_seconds(sandbox: Sandbox, lang: str, *ids: str) -> float:
