@@ -142,9 +142,19 @@ function connect() {
   socket.onopen = () => { $("#conn").className = "conn up"; };
   socket.onclose = () => {
     $("#conn").className = "conn down";
-    setTimeout(connect, 1500);  // the hello after reconnecting brings the card back
+    setTimeout(reconnect, 1500);  // the hello after reconnecting brings the card back
   };
   socket.onmessage = (ev) => handle(JSON.parse(ev.data));
+}
+
+async function reconnect() {
+  try {
+    await api("GET", "/api/v1/console/me");
+    connect();
+  } catch (err) {
+    if (err.status === 401) { location.reload(); return; }  // the session ended: sign in
+    setTimeout(reconnect, 3000);  // the server is away: keep trying
+  }
 }
 
 function handle(msg) {
