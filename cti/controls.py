@@ -87,9 +87,10 @@ class CallControls:
         self.actions, self.tracker, self.board = actions, tracker, board
         self.config, self.pops = config, pops
         self.consults: dict[str, Consult] = {}
-        # calls whose consultation was cancelled: Asterisk's transfer feature
-        # is not armed again on the agent's channel (its key then reaches the
-        # caller as tones), so a second one is refused rather than lost
+        # agent channels back from a cancelled consultation: Asterisk does not
+        # give them their bridge features again (transfer and hold keys would
+        # reach the caller as tones), so those are refused rather than lost;
+        # hang-up and blind transfer (bridge-level actions) still work
         self.spent: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ finding
@@ -118,6 +119,9 @@ class CallControls:
 
     async def hold(self, agent: str) -> dict[str, str]:
         call, leg = self.leg_of(agent)
+        if (call.call_id, leg.uniqueid) in self.spent:
+            raise ControlError("hold is not available on this call after a cancelled "
+                               "consultation; transfer it or hang up", error_id="hold-unavailable")
         if leg.on_hold:
             raise ControlError("the call is already on hold", error_id="already-on-hold")
         if agent in self.consults:

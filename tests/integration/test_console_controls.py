@@ -161,7 +161,11 @@ async def test_an_attended_transfer_cancelled_returns_the_caller_and_another_com
         assert core.tracker.get(call_id) is not None and not chen_feed.of("call.ended")
         dismissed = await bob.post(f"/api/v1/console/calls/{call_id}/dismiss")
         assert dismissed.status == 200, await dismissed.text()
-        # Asterisk's consultation feature is spent on this call: refused, said why
+        # Asterisk leaves the agent's channel without its bridge features after
+        # a cancelled consultation: hold and a second consultation are refused,
+        # saying why (never a tone sent to the caller)
+        held = await post(chen, "call/hold", status=409)
+        assert held["error"]["id"] == "hold-unavailable"
         again = await post(chen, "call/consult", {"to": "agent", "target": "8804"}, status=409)
         assert again["error"]["id"] == "consulted-already"
         await post(chen, "call/hangup")
