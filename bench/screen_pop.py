@@ -179,7 +179,7 @@ def plot(results: dict[str, Any], out: Path) -> bool:
     ax.boxplot([s[k] for k, _, _ in parts], orientation="horizontal", widths=0.5,
                tick_labels=[label for _, label, _ in parts], showfliers=True)
     ax.axvline(TARGET_MS, color="#d62728", linestyle="--", linewidth=1)
-    ax.text(TARGET_MS, 3.45, f" target {TARGET_MS:.0f} ms", color="#d62728", fontsize=8)
+    ax.text(TARGET_MS, 3.45, f"target {TARGET_MS:.0f} ms ", color="#d62728", fontsize=8, ha="right")
     ax.set_xscale("log")
     ax.set_xlabel("milliseconds (log scale)")
     ax.set_title(f"Screen pops: {results['pops']} calls, {results['agents']} consoles, "
