@@ -121,6 +121,7 @@ class Board:
         self.agents: dict[str, AgentLive] = {}
         self.waiting: dict[str, dict[str, Waiting]] = {q: {} for q in config.queues}
         self._day = self._today()
+        self._transfer_legs: dict[str, str] = {}  # an agent's phone dialled by a transfer -> agent
         self._handlers: dict[str, Callable[[AmiMessage, float], None]] = {
             "QueueMemberAdded": self._on_member,
             "QueueMemberStatus": self._on_member,
@@ -260,13 +261,22 @@ class Board:
             return
         a = self.agents.get(msg.text("Agent", ""))
         if a is not None and a.queues:
+            self._drop_transfer_leg(a)
             a.activity = AgentState.RINGING
             a.call_id = msg.text("Call", "") or msg.text("Linkedid", "") or None
             a.transfer_leg = msg.text("Uniqueid", "") or None
+            if a.transfer_leg:
+                self._transfer_legs[a.transfer_leg] = a.code
             self._recompute(a, at)
 
     def _transfer_agent(self, uid: str) -> AgentLive | None:
-        return next((a for a in self.agents.values() if uid and a.transfer_leg == uid), None)
+        code = self._transfer_legs.get(uid)
+        return None if code is None else self.agents.get(code)
+
+    def _drop_transfer_leg(self, a: AgentLive) -> None:
+        if a.transfer_leg:
+            self._transfer_legs.pop(a.transfer_leg, None)
+        a.transfer_leg = None
 
     def _on_transfer_answered(self, msg: AmiMessage, at: float) -> None:
         a = self._transfer_agent(msg.text("DestUniqueid", ""))
@@ -275,13 +285,15 @@ class Board:
         if msg.text("DialStatus", "") == "ANSWER":
             a.activity = AgentState.ON_CALL
         else:
-            a.activity, a.call_id, a.transfer_leg = None, None, None
+            a.activity, a.call_id = None, None
+            self._drop_transfer_leg(a)
         self._recompute(a, at)
 
     def _on_transfer_leg_gone(self, msg: AmiMessage, at: float) -> None:
         a = self._transfer_agent(msg.text("Uniqueid", ""))
         if a is not None:
-            a.activity, a.call_id, a.transfer_leg = None, None, None
+            a.activity, a.call_id = None, None
+            self._drop_transfer_leg(a)
             self._recompute(a, at)
 
     def _on_call_state(self, topic: str, change: CallStateChange) -> None:

@@ -43,6 +43,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.plotting import pyplot
 from crm_bridge.db import make_engine
 from crm_bridge.migrate import upgrade_async
 from crm_bridge.models import CallRecord, CustomerPhone
@@ -201,13 +202,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def plot(results: dict[str, Any], out: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib missing: no plot (pip install -e '.[bench]')", file=sys.stderr)
+    plt = pyplot()
+    if plt is None:
         return False
     labels = {"baseline": "one transaction per call", "writer": "writer (spool + batches)",
               "replay": "spool replay after an outage"}

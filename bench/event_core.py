@@ -37,6 +37,7 @@ from typing import Any
 import structlog
 
 from bench.panoramisk_baseline import bare_protocol
+from bench.plotting import pyplot
 from cti.ami import AmiActions, AmiConnection, ConnState
 from cti.ami.connection import _Protocol
 from cti.ami.parser import AmiParser
@@ -145,12 +146,8 @@ def measure(fn: Callable[[list[bytes]], int], chunks: list[bytes], repeat: int) 
 
 
 def plot(results: dict[str, Any], out: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return False
     sizes = [str(s) for s in READ_SIZES]
     paths = [("baseline", "panoramisk 1.4 parse+dispatch", "#8b99a8"),

@@ -39,6 +39,7 @@ import aiohttp
 from aiohttp import web
 
 from acd.service import AgentIn, create_agent
+from bench.plotting import pyplot
 from crm_bridge.schemas import CustomerIn, PhoneIn
 from cti.app import build_core, running, web_app
 from cti.logs import configure_logging
@@ -163,13 +164,8 @@ async def measure(calls: int, agents: int) -> dict[str, Any]:
 
 
 def plot(results: dict[str, Any], out: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib missing: no plot (pip install -e '.[bench]')", file=sys.stderr)
+    plt = pyplot()
+    if plt is None:
         return False
     s = results["samples_ms"]
     fig, ax = plt.subplots(figsize=(8.5, 4.2), dpi=110)

@@ -132,6 +132,20 @@ class CallOutcome(enum.StrEnum):
     FAILED = "failed"
 
 
+class Disposition(enum.StrEnum):
+    """What came of a call, as the agent records it in the wrap-up."""
+
+    RESOLVED = "resolved"
+    TICKET_CREATED = "ticket_created"
+    TICKET_UPDATED = "ticket_updated"
+    CALLBACK_NEEDED = "callback_needed"
+    WRONG_NUMBER = "wrong_number"
+    INFORMATION_GIVEN = "information_given"
+    COMPLAINT_LOGGED = "complaint_logged"
+    TRANSFERRED = "transferred"
+    OTHER = "other"
+
+
 def _check_in(column: str, values: type[enum.StrEnum]) -> CheckConstraint:
     allowed = ", ".join(f"'{v.value}'" for v in values)
     return CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_valid")
@@ -276,10 +290,7 @@ class CallWrapUp(Base):
 
     __table_args__ = (
         UniqueConstraint("call_linkedid", "agent", name="uq_call_wrapups_call_linkedid_agent"),
-        CheckConstraint(
-            "disposition IN ('resolved', 'ticket_created', 'ticket_updated', "
-            "'callback_needed', 'wrong_number', 'information_given', 'complaint_logged', "
-            "'transferred', 'other')", name="disposition_known"),
+        _check_in("disposition", Disposition),
     )
 
 

@@ -32,13 +32,6 @@ class WrapUpStore:
                 "disposition": row.disposition, "notes": row.notes,
                 "ticket_id": row.ticket_id, "customer_id": row.customer_id}
 
-    async def for_call(self, call_id: str) -> list[dict[str, Any]]:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(CallWrapUp).where(
-                CallWrapUp.call_linkedid == call_id).order_by(CallWrapUp.created_at))).all()
-        return [{"agent": r.agent, "disposition": r.disposition, "notes": r.notes,
-                 "ticket_id": r.ticket_id, "customer_id": r.customer_id} for r in rows]
-
     async def agents_of(self, call_id: str) -> set[str]:
         """The agents who took a call already written to the records."""
         async with self.engine.connect() as conn:

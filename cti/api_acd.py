@@ -131,7 +131,7 @@ async def acd_ws(request: web.Request) -> web.WebSocketResponse:
             return {"type": topic, "queue": payload}
         return None  # acd.interval: for the database, not the board
 
-    return await stream_ws(request, acd.board.bus, "acd.*", snapshot, render)
+    return await stream_ws(request, acd.board.bus, ("acd.*",), snapshot, render)
 
 
 class DayQuery(BaseModel):

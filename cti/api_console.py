@@ -8,14 +8,15 @@ agent cannot pause, read the pops of, or wrap up for somebody else.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from acd.service import AcdService, LoginIn, PauseIn
+from crm_bridge.models import Disposition
 from crm_bridge.schemas import TicketIn, TicketPatch
 from crm_bridge.tickets import TicketService
 from crm_bridge.wrapups import WrapUpStore
@@ -24,7 +25,7 @@ from cti.auth import AuthService, Identity
 from cti.console import ScreenPops
 from cti.controls import CallControls, TransferIn
 from cti.errors import DomainError
-from cti.web import WEBSOCKETS, json_dumps, websocket_registry
+from cti.web import CORE, json_dumps, stream_ws, websocket_registry
 
 AUTH: web.AppKey[AuthService] = web.AppKey("auth")
 POPS: web.AppKey[ScreenPops] = web.AppKey("pops")
@@ -34,8 +35,6 @@ WRAPUPS: web.AppKey[WrapUpStore] = web.AppKey("wrapups")
 CONTROLS: web.AppKey[CallControls] = web.AppKey("controls")
 
 COOKIE = "hotline_session"
-DISPOSITIONS = ("resolved", "ticket_created", "ticket_updated", "callback_needed",
-                "wrong_number", "information_given", "complaint_logged", "transferred", "other")
 
 
 class SignIn(BaseModel):
@@ -45,36 +44,25 @@ class SignIn(BaseModel):
     password: str = Field(min_length=1, max_length=200)
 
 
-class NewTicket(BaseModel):
-    """A ticket opened in the wrap-up: the call and the agent are filled in."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["repair", "installation", "maintenance", "consultation", "complaint"]
-    customer_id: int = Field(ge=1)
-    summary: str = Field(min_length=1, max_length=200)
-    appliance_id: int | None = Field(None, ge=1)
-    outlet_id: int | None = Field(None, ge=1)
-    notes: str = Field("", max_length=4000)
-    appointment_start: str | None = None
-    appointment_end: str | None = None
-
-
 class TicketChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: int = Field(ge=1)
-    change: dict[str, Any]
+    change: TicketPatch
 
 
 class WrapUpIn(BaseModel):
+    """The ticket parts are the ticket API's own payloads (the same rules,
+    errors named under ``new_ticket.`` / ``ticket_update.change.``); the call
+    and the acting agent are set by the server."""
+
     model_config = ConfigDict(extra="forbid")
 
-    disposition: Literal[DISPOSITIONS]  # type: ignore[valid-type]
+    disposition: Disposition
     notes: str = Field("", max_length=4000)
     customer_id: int | None = Field(None, ge=1)
     ticket_id: int | None = Field(None, ge=1)  # a ticket the call was about
-    new_ticket: NewTicket | None = None
+    new_ticket: TicketIn | None = None
     ticket_update: TicketChange | None = None
 
 
@@ -134,64 +122,30 @@ async def acd_login(request: web.Request) -> web.Response:
     return _ok(await request.app[ACD_SVC].login(who.code, data.device))
 
 
-async def acd_logout(request: web.Request) -> web.Response:
-    who = await identity(request)
-    return _ok(await request.app[ACD_SVC].logout(who.code))
-
-
 async def acd_pause(request: web.Request) -> web.Response:
     who = await identity(request)
     data = validate(PauseIn, await json_body(request))
     return _ok(await request.app[ACD_SVC].pause(who.code, data.reason))
 
 
-async def acd_unpause(request: web.Request) -> web.Response:
-    who = await identity(request)
-    return _ok(await request.app[ACD_SVC].unpause(who.code))
-
-
 # ---------------------------------------------------------------------- websocket
 async def console_ws(request: web.Request) -> web.WebSocketResponse:
     """The signed-in agent's live feed: a hello with their state and any
-    current card, then pops, their take-backs and the agent's state."""
+    current card, then their pops (``console.<code>`` on the bus) and their
+    state changes."""
     who = await identity(request)  # refused before the upgrade: a 401 JSON body
-    pops, acd = request.app[POPS], request.app[ACD_SVC]
-    ws = web.WebSocketResponse(heartbeat=20)
-    await ws.prepare(request)
-    feed = pops.listen(who.code)
-    states = acd.board.bus.queue("acd.agent", maxsize=200)
-    request.app[WEBSOCKETS].add(ws)
+    pops, board = request.app[POPS], request.app[ACD_SVC].board
 
-    async def relay() -> None:
-        async def from_pops() -> None:
-            while True:
-                await ws.send_str(json_dumps(await feed.get()))
+    def render(topic: str, payload: Any) -> dict[str, Any] | None:
+        if topic == "acd.agent":
+            return {"type": "agent", "agent": payload} if payload.get("agent") == who.code \
+                else None
+        return payload  # type: ignore[no-any-return]
 
-        async def from_board() -> None:
-            async for _, view in states:
-                if view.get("agent") == who.code:
-                    await ws.send_str(json_dumps({"type": "agent", "agent": view}))
-
-        await asyncio.gather(from_pops(), from_board())
-
-    try:
-        await ws.send_str(json_dumps({
-            "type": "hello", "agent": acd.board.agent_view(who.code), "name": who.name,
-            "offer": pops.current(who.code)}))
-        sender = asyncio.create_task(relay())
-        try:
-            async for msg in ws:
-                if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
-                    break
-        finally:
-            sender.cancel()
-            with contextlib.suppress(BaseException):
-                await sender
-    finally:
-        pops.unlisten(who.code, feed)
-        states.close()
-        request.app[WEBSOCKETS].discard(ws)
-    return ws
+    hello = {"type": "hello", "agent": board.agent_view(who.code), "name": who.name,
+             "offer": pops.current(who.code)}
+    return await stream_ws(request, board.bus, ("acd.agent", pops.topic(who.code)), hello,
+                           render)
 
 
 # ---------------------------------------------------------------------- wrap-up
@@ -203,36 +157,32 @@ async def wrap_up(request: web.Request) -> web.Response:
     call_id = request.match_info["call_id"]
     data = validate(WrapUpIn, await json_body(request))
     pops, tickets = request.app[POPS], request.app[TICKETS_SVC]
-    offer = pops.offers.get(who.code)
-    took_it = offer is not None and offer.call_id == call_id and offer.state != "ringing"
-    if not took_it and not await _took_call(request, who.code, call_id):
+    if not await _took_call(request, who.code, call_id):
         raise NotYourCall(f"call {call_id} was not answered by agent {who.code}",
                           details={"call_id": call_id})
     ticket_id = data.ticket_id
     customer_id = data.customer_id
     ticket: dict[str, Any] | None = None
+    actor = f"agent:{who.code}"
     if data.new_ticket is not None:
-        ticket = await tickets.create(TicketIn.model_validate({
-            **data.new_ticket.model_dump(exclude_none=True), "call_id": call_id,
-            "actor": f"agent:{who.code}"}))
-        ticket_id, customer_id = ticket["id"], ticket["customer"]["id"]
+        ticket = await tickets.create(data.new_ticket.model_copy(
+            update={"call_id": call_id, "actor": actor}))
     elif data.ticket_update is not None:
-        patch = validate(TicketPatch, {**data.ticket_update.change, "actor": f"agent:{who.code}"})
-        ticket = await tickets.update(data.ticket_update.id, patch)
+        ticket = await tickets.update(data.ticket_update.id, data.ticket_update.change
+                                      .model_copy(update={"actor": actor}))
+    if ticket is not None:
         ticket_id, customer_id = ticket["id"], ticket["customer"]["id"]
     saved = await request.app[WRAPUPS].save(
         call_id, who.code, disposition=data.disposition, notes=data.notes,
         ticket_id=ticket_id, customer_id=customer_id)
-    if data.notes:
-        notes = pops.notes.setdefault(call_id, [])
-        notes[:] = [n for n in notes if n["agent"] != who.code]
-        notes.append({"agent": who.code, "name": who.name, "notes": data.notes})
+    pops.add_note(call_id, who.code, data.notes, name=who.name)
     pops.finish(who.code, call_id)
     return _ok({"wrap_up": saved, "ticket": ticket}, status=201)
 
 
 async def _took_call(request: web.Request, code: str, call_id: str) -> bool:
-    """A call this agent answered: live (the tracker), or in the records."""
+    """A call this agent answered: lately (the pops), live (the tracker), or
+    in the records."""
     pops = request.app[POPS]
     if (call_id, code) in pops.answered:
         return True
@@ -256,28 +206,29 @@ async def dismiss(request: web.Request) -> web.Response:
 
 
 # ---------------------------------------------------------------------- call controls
-async def _control(request: web.Request, verb: str) -> web.Response:
+async def transfer(request: web.Request) -> web.Response:
     who = await identity(request)
-    controls = request.app[CONTROLS]
-    if verb in ("transfer", "consult"):
-        data = validate(TransferIn, await json_body(request))
-        fn = controls.blind_transfer if verb == "transfer" else controls.consult
-        return _ok(await fn(who.code, data))
-    simple = {"hangup": controls.hangup, "hold": controls.hold, "unhold": controls.unhold,
-              "complete": controls.complete, "cancel": controls.cancel}
-    return _ok(await simple[verb](who.code))
+    data = validate(TransferIn, await json_body(request))
+    return _ok(await request.app[CONTROLS].blind_transfer(who.code, data))
 
 
-def _control_route(verb: str) -> Any:
+async def consult(request: web.Request) -> web.Response:
+    who = await identity(request)
+    data = validate(TransferIn, await json_body(request))
+    return _ok(await request.app[CONTROLS].consult(who.code, data))
+
+
+def _for_agent(verb: Callable[[web.Application], Callable[[str], Awaitable[object]]]
+               ) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A handler for a verb with no body, on the signed-in agent."""
     async def handler(request: web.Request) -> web.Response:
-        return await _control(request, verb)
+        who = await identity(request)
+        return _ok(await verb(request.app)(who.code))
     return handler
 
 
 async def console_page(request: web.Request) -> web.FileResponse:
-    from cti.app import STATIC_DIR
-
-    return web.FileResponse(STATIC_DIR / "console.html")
+    return web.FileResponse(request.app[CORE].static_dir / "console.html")
 
 
 def add_console_routes(app: web.Application, auth: AuthService, pops: ScreenPops,
@@ -291,13 +242,19 @@ def add_console_routes(app: web.Application, auth: AuthService, pops: ScreenPops
     app.router.add_post("/api/v1/console/sign-out", sign_out)
     app.router.add_get("/api/v1/console/me", me)
     app.router.add_post("/api/v1/console/acd/login", acd_login)
-    app.router.add_post("/api/v1/console/acd/logout", acd_logout)
     app.router.add_post("/api/v1/console/acd/pause", acd_pause)
-    app.router.add_post("/api/v1/console/acd/unpause", acd_unpause)
+    app.router.add_post("/api/v1/console/call/transfer", transfer)
+    app.router.add_post("/api/v1/console/call/consult", consult)
+    for path, verb in (
+        ("acd/logout", lambda a: a[ACD_SVC].logout),
+        ("acd/unpause", lambda a: a[ACD_SVC].unpause),
+        ("call/hangup", lambda a: a[CONTROLS].hangup),
+        ("call/hold", lambda a: a[CONTROLS].hold),
+        ("call/unhold", lambda a: a[CONTROLS].unhold),
+        ("call/consult/complete", lambda a: a[CONTROLS].complete),
+        ("call/consult/cancel", lambda a: a[CONTROLS].cancel),
+    ):
+        app.router.add_post(f"/api/v1/console/{path}", _for_agent(verb))
     app.router.add_get("/api/v1/console/ws", console_ws)
     app.router.add_post("/api/v1/console/calls/{call_id}/wrap-up", wrap_up)
     app.router.add_post("/api/v1/console/calls/{call_id}/dismiss", dismiss)
-    for verb, path in (("hangup", "hangup"), ("hold", "hold"), ("unhold", "unhold"),
-                       ("transfer", "transfer"), ("consult", "consult"),
-                       ("complete", "consult/complete"), ("cancel", "consult/cancel")):
-        app.router.add_post(f"/api/v1/console/call/{path}", _control_route(verb))

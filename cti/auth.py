@@ -53,7 +53,6 @@ class TooManyAttempts(DomainError):
 
 @dataclass(frozen=True)
 class Identity:
-    agent_id: int
     code: str
     name: str
 
@@ -67,8 +66,7 @@ class AuthService:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.hasher = hasher or PasswordHasher()
         self._failures: dict[str, list[float]] = {}
-        # verified against when the code is unknown, so both cost the same
-        self._decoy = self.hasher.hash(secrets.token_hex(16))
+        self._decoy: str | None = None  # made on first need, off the event loop
 
     def hash_password(self, password: str) -> str:
         if len(password) < MIN_PASSWORD:
@@ -97,8 +95,12 @@ class AuthService:
                                   details={"retry_after": wait})
 
     def _verify(self, hashed: str | None, password: str) -> bool:
+        if hashed is None and self._decoy is None:
+            self._decoy = self.hasher.hash(secrets.token_hex(16))
         try:
-            return self.hasher.verify(hashed or self._decoy, password) and hashed is not None
+            # an unknown agent is verified against the decoy: both cost the same
+            return self.hasher.verify(hashed or self._decoy or "", password) \
+                and hashed is not None
         except (VerificationError, InvalidHashError):
             return False
 
@@ -114,6 +116,8 @@ class AuthService:
         self._failures.pop(code, None)
         token = secrets.token_urlsafe(32)
         async with self.sessions.begin() as s:
+            await s.execute(delete(AgentSession).where(  # this agent's ended sessions
+                AgentSession.agent_id == agent.id, AgentSession.expires_at <= utcnow()))
             s.add(AgentSession(token_hash=token_hash(token), agent_id=agent.id,
                                expires_at=utcnow() + dt.timedelta(hours=SESSION_HOURS)))
             assert hashed is not None
@@ -122,19 +126,19 @@ class AuthService:
                 await s.execute(update(Agent).where(Agent.id == agent.id)
                                 .values(password_hash=rehashed))
         log.info("signed_in", agent=code)
-        return token, Identity(agent.id, agent.code, agent.name)
+        return token, Identity(agent.code, agent.name)
 
     async def identify(self, token: str | None) -> Identity:
         if not token:
             raise NotSignedIn("sign in first")
         async with self.sessions() as s:
             row = (await s.execute(
-                select(Agent.id, Agent.code, Agent.name, Agent.active, AgentSession.expires_at)
+                select(Agent.code, Agent.name, Agent.active, AgentSession.expires_at)
                 .join(AgentSession, AgentSession.agent_id == Agent.id)
                 .where(AgentSession.token_hash == token_hash(token)))).first()
         if row is None or not row.active or row.expires_at <= utcnow():
             raise NotSignedIn("the session has ended; sign in again")
-        return Identity(row.id, row.code, row.name)
+        return Identity(row.code, row.name)
 
     async def sign_out(self, token: str | None) -> None:
         if not token:
@@ -142,7 +146,3 @@ class AuthService:
         async with self.sessions.begin() as s:
             await s.execute(delete(AgentSession).where(
                 AgentSession.token_hash == token_hash(token)))
-
-    async def purge_expired(self) -> None:
-        async with self.sessions.begin() as s:
-            await s.execute(delete(AgentSession).where(AgentSession.expires_at <= utcnow()))

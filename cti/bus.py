@@ -6,7 +6,7 @@ A subscription names a topic exactly, a prefix ending in ``.*``, or ``*``.
 * ``subscribe(pattern, handler)``: the handler is called inline, in publish
   order. It must be quick and must not block; an exception in it is logged
   and does not reach the publisher or the other subscribers.
-* ``queue(pattern)``: for async consumers (websockets, the call-record
+* ``queue(*patterns)``: for async consumers (websockets, the call-record
   writer). Items are put on the subscription's own queue, so a slow consumer
   delays only itself. With ``maxsize`` set, the oldest items are dropped when
   it falls that far behind (and counted); with ``maxsize=0`` nothing is
@@ -36,9 +36,9 @@ def _matches(pattern: str, topic: str) -> bool:
 class Subscription:
     """An async consumer's queue of (topic, payload)."""
 
-    def __init__(self, bus: EventBus, pattern: str, maxsize: int) -> None:
+    def __init__(self, bus: EventBus, patterns: tuple[str, ...], maxsize: int) -> None:
         self.bus = bus
-        self.pattern = pattern
+        self.patterns = patterns
         self.maxsize = maxsize
         self.dropped = 0
         self._items: collections.deque[tuple[str, Any]] = collections.deque()
@@ -81,7 +81,8 @@ class Subscription:
     def close(self) -> None:
         self._closed = True
         self._ready.set()
-        self.bus._remove(self.pattern, self._put)
+        for pattern in self.patterns:
+            self.bus._remove(pattern, self._put)
 
     def __aiter__(self) -> Subscription:
         return self
@@ -103,9 +104,11 @@ class EventBus:
         self._cache.clear()
         return lambda: self._remove(pattern, handler)
 
-    def queue(self, pattern: str, maxsize: int = 10_000) -> Subscription:
-        sub = Subscription(self, pattern, maxsize)
-        self.subscribe(pattern, sub._put)
+    def queue(self, *patterns: str, maxsize: int = 10_000) -> Subscription:
+        """One queue for the topics of every pattern, in publish order."""
+        sub = Subscription(self, patterns, maxsize)
+        for pattern in patterns:
+            self.subscribe(pattern, sub._put)
         return sub
 
     def _remove(self, pattern: str, handler: Handler) -> None:

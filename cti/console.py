@@ -18,7 +18,7 @@ import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -48,7 +48,6 @@ class Offer:
     pop: dict[str, Any]
     leg: str = ""  # the Uniqueid of the agent's channel
     via_queue: bool = True  # app_queue's events tell how the ring ends
-    since: float = field(default_factory=time.time)
 
 
 class ScreenPops:
@@ -58,12 +57,11 @@ class ScreenPops:
         self.offers: dict[str, Offer] = {}
         self.cards: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self.notes: dict[str, list[dict[str, Any]]] = {}  # call id -> agents' notes so far
-        self._listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        self._legs: dict[str, str] = {}  # agent channel Uniqueid -> agent with an offer
         self._tasks: set[asyncio.Task[None]] = set()
         # (call, agent) pairs answered lately: a wrap-up may be saved (again)
         # after the card closed and before the call record is written
         self.answered: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self.sent = 0
         for name, handler in (
             ("ami.QueueCallerJoin", self._on_join),
             ("ami.AgentCalled", self._on_called),
@@ -87,23 +85,45 @@ class ScreenPops:
         return on
 
     # ------------------------------------------------------------------ consoles
-    def listen(self, agent: str) -> asyncio.Queue[dict[str, Any]]:
-        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue(200)
-        self._listeners.setdefault(agent, set()).add(q)
-        return q
-
-    def unlisten(self, agent: str, q: asyncio.Queue[dict[str, Any]]) -> None:
-        self._listeners.get(agent, set()).discard(q)
+    @staticmethod
+    def topic(agent: str) -> str:
+        """The bus topic of an agent's console messages."""
+        return f"console.{agent}"
 
     def current(self, agent: str) -> dict[str, Any] | None:
         offer = self.offers.get(agent)
         return None if offer is None else {**offer.pop, "state": offer.state}
 
     def _push(self, agent: str, message: dict[str, Any]) -> None:
-        for q in list(self._listeners.get(agent, ())):
-            if q.full():  # a console that stopped reading: drop its oldest
-                q.get_nowait()
-            q.put_nowait(message)
+        self.bus.publish(self.topic(agent), message)
+
+    def add_note(self, call_id: str, agent: str, notes: str, name: str = "") -> None:
+        """An agent's notes on a call still up: the next agent's pop shows
+        them (the agent's latest notes replace their earlier ones)."""
+        if not notes or self.tracker.get(call_id) is None:
+            return
+        kept = self.notes.setdefault(call_id, [])
+        kept[:] = [n for n in kept if n["agent"] != agent]
+        kept.append({"agent": agent, "name": name, "notes": notes})
+
+    def _set(self, agent: str, offer: Offer | None) -> None:
+        """The agent's offer (None: none); keeps the channel index in step."""
+        old = self.offers.pop(agent, None)
+        if old is not None:
+            self._legs.pop(old.leg, None)
+        if offer is not None:
+            self.offers[agent] = offer
+            if offer.leg:
+                self._legs[offer.leg] = agent
+
+    def _advance(self, offer: Offer, state: str, message: dict[str, Any]) -> None:
+        """The call moved on for this agent: talking, or over (wrap-up)."""
+        offer.state = state
+        if state == "talking":
+            self.answered[(offer.call_id, offer.agent)] = None
+            while len(self.answered) > 5000:
+                self.answered.popitem(last=False)
+        self._push(offer.agent, {**message, "call_id": offer.call_id})
 
     # ------------------------------------------------------------------ cards
     def _card(self, call_id: str, number: str) -> asyncio.Task[dict[str, Any]]:
@@ -139,23 +159,22 @@ class ScreenPops:
         stamp = msg.get("Timestamp")
         event_at = float(stamp) if isinstance(stamp, str) else at
         offer = Offer(agent, call_id, "ringing", {}, leg=leg, via_queue=via_queue)
-        self.offers[agent] = offer
+        self._set(agent, offer)
         task = asyncio.create_task(self._pop(offer, call, queue or call.queue or "", event_at,
                                              at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def _offer_of_leg(self, uid: str) -> Offer | None:
-        return next((o for o in self.offers.values() if uid and o.leg == uid), None)
+        agent = self._legs.get(uid)
+        return None if agent is None else self.offers.get(agent)
 
     def _on_dial_end(self, msg: AmiMessage, at: float) -> None:
         offer = self._offer_of_leg(msg.text("DestUniqueid", ""))
         if offer is None or offer.state != "ringing" or offer.via_queue:
             return
         if msg.text("DialStatus", "") == "ANSWER":
-            offer.state, offer.since = "talking", at
-            self._answered(offer)
-            self._push(offer.agent, {"type": "call.connected", "call_id": offer.call_id})
+            self._advance(offer, "talking", {"type": "call.connected"})
         else:
             self._take_back(offer.agent, offer.call_id, "not_answered")
 
@@ -167,9 +186,7 @@ class ScreenPops:
             if not offer.via_queue:  # a queue says itself why the ring ended
                 self._take_back(offer.agent, offer.call_id, "not_answered")
         elif offer.state == "talking":  # a transferred-to agent's call ends
-            offer.state, offer.since = "wrap_up", at
-            self._push(offer.agent, {"type": "call.ended", "call_id": offer.call_id,
-                                     "reason": "hangup"})
+            self._advance(offer, "wrap_up", {"type": "call.ended", "reason": "hangup"})
 
     async def _pop(self, offer: Offer, call: Call, queue: str, event_at: float,
                    received_at: float) -> None:
@@ -192,7 +209,6 @@ class ScreenPops:
             "queued_at": call.queued_at, "notes": list(self.notes.get(call.call_id, [])),
             "event_at": event_at, "received_at": received_at, "sent_at": time.time(),
         }
-        self.sent += 1
         self._push(offer.agent, {**offer.pop, "state": offer.state})
         log.info("screen_pop", agent=offer.agent, call_id=call.call_id,
                  known=bool(card.get("known")), ms=round((time.time() - received_at) * 1000, 1))
@@ -200,16 +216,11 @@ class ScreenPops:
             self.webhook.send("screen_pop", {k: v for k, v in offer.pop.items()
                                              if k not in ("type", "sent_at")})
 
-    def _answered(self, offer: Offer) -> None:
-        self.answered[(offer.call_id, offer.agent)] = None
-        while len(self.answered) > 5000:
-            self.answered.popitem(last=False)
-
     def _take_back(self, agent: str, call_id: str, reason: str) -> None:
         offer = self.offers.get(agent)
         if offer is None or offer.call_id != call_id or offer.state != "ringing":
             return
-        del self.offers[agent]
+        self._set(agent, None)
         self._push(agent, {"type": "pop.gone", "call_id": call_id, "reason": reason})
 
     def _on_ring_ended(self, msg: AmiMessage, at: float) -> None:
@@ -220,23 +231,22 @@ class ScreenPops:
         for agent in [a for a, o in self.offers.items() if o.call_id == call_id]:
             self._take_back(agent, call_id, "caller_hung_up")
 
+    def _queue_offer(self, msg: AmiMessage) -> Offer | None:
+        """The offer an app_queue member event is about."""
+        offer = self.offers.get(msg.text("MemberName", ""))
+        return offer if offer is not None and offer.call_id == msg.text("Linkedid", "") \
+            else None
+
     def _on_connect(self, msg: AmiMessage, at: float) -> None:
-        agent, call_id = msg.text("MemberName", ""), msg.text("Linkedid", "")
-        offer = self.offers.get(agent)
-        if offer is None or offer.call_id != call_id:
-            return
-        offer.state, offer.since = "talking", at
-        self._answered(offer)
-        self._push(agent, {"type": "call.connected", "call_id": call_id})
+        offer = self._queue_offer(msg)
+        if offer is not None:
+            self._advance(offer, "talking", {"type": "call.connected"})
 
     def _on_complete(self, msg: AmiMessage, at: float) -> None:
-        agent, call_id = msg.text("MemberName", ""), msg.text("Linkedid", "")
-        offer = self.offers.get(agent)
-        if offer is None or offer.call_id != call_id:
-            return
-        offer.state, offer.since = "wrap_up", at
-        self._push(agent, {"type": "call.ended", "call_id": call_id,
-                           "reason": msg.text("Reason", "")})
+        offer = self._queue_offer(msg)
+        if offer is not None:
+            self._advance(offer, "wrap_up", {"type": "call.ended",
+                                             "reason": msg.text("Reason", "")})
 
     def _on_call_ended(self, call: Call) -> None:
         for agent in [a for a, o in self.offers.items() if o.call_id == call.call_id]:
@@ -251,7 +261,7 @@ class ScreenPops:
         saved while still talking, the card stays up."""
         offer = self.offers.get(agent)
         if offer is not None and offer.call_id == call_id and offer.state == "wrap_up":
-            del self.offers[agent]
+            self._set(agent, None)
             self._push(agent, {"type": "pop.closed", "call_id": call_id})
 
     async def close(self) -> None:

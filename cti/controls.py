@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from acd.board import AgentState, Board
 from acd.config import AcdConfig
 from cti.ami import AmiActions, AmiError
+from cti.ami.parser import AmiMessage
 from cti.calls import Call, CallState, CallTracker, Leg
 from cti.console import ScreenPops
 from cti.errors import DomainError, FieldError
@@ -37,6 +39,7 @@ log = structlog.get_logger("cti.controls")
 
 TRANSFER_CONTEXT = "hotline-transfer"
 CONSULT_EXTEN = "*0"
+CONSULT_CHANNEL = f"Local/{CONSULT_EXTEN}@{TRANSFER_CONTEXT}-"  # what Atxfer dials
 SETTLE_SECONDS = 3.0
 NUMBER = re.compile(r"^\+?\d{3,20}$")
 
@@ -79,6 +82,7 @@ class Consult:
     channel: str
     exten: str
     leg: str
+    over: bool = False  # its channel hung up: not answered, or the target hung up
 
 
 class CallControls:
@@ -87,6 +91,7 @@ class CallControls:
         self.actions, self.tracker, self.board = actions, tracker, board
         self.config, self.pops = config, pops
         self.consults: dict[str, Consult] = {}
+        tracker.bus.subscribe("ami.Hangup", self._on_hangup)
         # agent channels back from a cancelled consultation: Asterisk does not
         # give them their bridge features again (transfer and hold keys would
         # reach the caller as tones), so those are refused rather than lost;
@@ -102,9 +107,9 @@ class CallControls:
             raise NoCall(f"agent {agent} has no call to act on")
         return max(found, key=lambda f: f[1].created_at)
 
-    async def _settle(self, check: object, what: str) -> None:
+    async def _settle(self, check: Callable[[], object], what: str) -> None:
         deadline = asyncio.get_running_loop().time() + SETTLE_SECONDS
-        while not check():  # type: ignore[operator]
+        while not check():
             if asyncio.get_running_loop().time() > deadline:
                 raise AsteriskRefused(f"{what}: Asterisk did not confirm within "
                                       f"{SETTLE_SECONDS:.0f} s")
@@ -124,7 +129,7 @@ class CallControls:
                                "consultation; transfer it or hang up", error_id="hold-unavailable")
         if leg.on_hold:
             raise ControlError("the call is already on hold", error_id="already-on-hold")
-        if agent in self.consults:
+        if self._consulting(agent) is not None:
             raise ControlError("the caller already waits while you consult",
                                error_id="consulting")
         await self._ami(self.actions.setvar("HOTLINE_HOLD", "1", channel=leg.channel), "hold")
@@ -164,18 +169,12 @@ class CallControls:
                                details={"state": other.state.value})
         return f"desk-{t.target}"
 
-    def _notes(self, call: Call, agent: str, notes: str) -> None:
-        if notes:
-            kept = self.pops.notes.setdefault(call.call_id, [])
-            kept[:] = [n for n in kept if n["agent"] != agent]
-            kept.append({"agent": agent, "notes": notes})
-
     async def blind_transfer(self, agent: str, t: TransferIn) -> dict[str, str]:
         call, leg = self.leg_of(agent)
-        if agent in self.consults:
+        if self._consulting(agent) is not None:
             raise ControlError("finish or cancel the consultation first", error_id="consulting")
         exten = self._exten(agent, t)
-        self._notes(call, agent, t.notes)
+        self.pops.add_note(call.call_id, agent, t.notes)
         if leg.on_hold:
             await self._release(leg)
         await self._ami(self.actions.blind_transfer(leg.channel, TRANSFER_CONTEXT, exten),
@@ -185,13 +184,13 @@ class CallControls:
 
     async def consult(self, agent: str, t: TransferIn) -> dict[str, str]:
         call, leg = self.leg_of(agent)
-        if agent in self.consults:
+        if self._consulting(agent) is not None:
             raise ControlError("already consulting", error_id="consulting")
         if (call.call_id, leg.uniqueid) in self.spent:
             raise ControlError("this call was consulted on already; transfer it blind",
                                error_id="consulted-already")
         exten = self._exten(agent, t)
-        self._notes(call, agent, t.notes)
+        self.pops.add_note(call.call_id, agent, t.notes)
         if leg.on_hold:
             await self._release(leg)
         # Atxfer dials keypad digits only: *0 goes on to HOTLINE_CONSULT
@@ -203,10 +202,34 @@ class CallControls:
         log.info("console_consult", agent=agent, call_id=call.call_id, to=exten)
         return {"call_id": call.call_id, "done": "consulting", "to": exten}
 
-    def _consult_of(self, agent: str) -> Consult:
+    def _on_hangup(self, topic: str, msg: AmiMessage) -> None:
+        if msg.text("Channel", "").startswith(CONSULT_CHANNEL):
+            for c in self.consults.values():
+                if c.call_id == msg.text("Linkedid", ""):
+                    c.over = True
+
+    def _consulting(self, agent: str) -> Consult | None:
+        """The agent's consultation while it lasts. One whose channel hung up
+        (the target did not answer, or hung up) is over: the agent is back
+        with the caller, and, as after a cancel, without the bridge features."""
         c = self.consults.get(agent)
-        if c is None or self.tracker.get(c.call_id) is None:
-            self.consults.pop(agent, None)
+        if c is None:
+            return None
+        live = self.tracker.get(c.call_id) is not None
+        if live and not c.over:
+            return c
+        del self.consults[agent]
+        if live:
+            self._spend(c)
+        return None
+
+    def _spend(self, c: Consult) -> None:
+        self.spent = {s for s in self.spent if self.tracker.get(s[0]) is not None}
+        self.spent.add((c.call_id, c.leg))
+
+    def _consult_of(self, agent: str) -> Consult:
+        c = self._consulting(agent)
+        if c is None:
             raise ControlError("no consultation to finish", error_id="not-consulting")
         return c
 
@@ -227,8 +250,7 @@ class CallControls:
         c = self._consult_of(agent)
         await self._ami(self.actions.cancel_atxfer(c.channel), "cancel the transfer")
         del self.consults[agent]
-        self.spent = {s for s in self.spent if self.tracker.get(s[0]) is not None}
-        self.spent.add((c.call_id, c.leg))
+        self._spend(c)
         log.info("console_transfer_cancelled", agent=agent, call_id=c.call_id, to=c.exten)
         return {"call_id": c.call_id, "done": "back with the caller"}
 

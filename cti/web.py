@@ -131,15 +131,16 @@ async def status(request: web.Request) -> web.Response:
     }, dumps=json_dumps)
 
 
-async def stream_ws(request: web.Request, bus: EventBus, pattern: str,
+async def stream_ws(request: web.Request, bus: EventBus, patterns: tuple[str, ...],
                     snapshot: dict[str, Any],
                     render: Callable[[str, Any], dict[str, Any] | None]) -> web.WebSocketResponse:
     """A websocket that sends ``snapshot`` first, then each bus event matching
-    ``pattern`` as ``render`` shapes it (None: not sent). A client that falls
-    1,000 events behind loses the oldest; it can reconnect for a new snapshot."""
+    one of ``patterns`` as ``render`` shapes it (None: not sent). A client that
+    falls 1,000 events behind loses the oldest; it can reconnect for a new
+    snapshot."""
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
-    sub = bus.queue(pattern, maxsize=1000)
+    sub = bus.queue(*patterns, maxsize=1000)
     request.app[WEBSOCKETS].add(ws)
     try:
         await ws.send_str(json_dumps(snapshot))
@@ -171,7 +172,7 @@ async def events_ws(request: web.Request) -> web.WebSocketResponse:
         call = payload.call if isinstance(payload, CallStateChange) else payload
         return {"type": topic, "call": call.as_dict()}
 
-    return await stream_ws(request, core.bus, "call.*", {"type": "snapshot", "calls": [
+    return await stream_ws(request, core.bus, ("call.*",), {"type": "snapshot", "calls": [
         c.as_dict() for c in core.tracker.calls.values()]}, render)
 
 

@@ -60,11 +60,12 @@ class Delivery:
 
 class WebhookSender:
     def __init__(self, url: str, secret: str, *, max_tries: int = 6, first_delay: float = 0.5,
-                 max_delay: float = 30.0, timeout: float = 5.0, max_queued: int = 1000) -> None:
+                 max_delay: float = 30.0, timeout: float = 5.0, max_queued: int = 1000,
+                 concurrency: int = 4) -> None:
         self.url = url
         self._secret = secret.encode()
         self.max_tries, self.first_delay, self.max_delay = max_tries, first_delay, max_delay
-        self.timeout = timeout
+        self.timeout, self.concurrency = timeout, concurrency
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue(max_queued)
         self.delivered = self.failed = self.dropped = 0
 
@@ -80,19 +81,22 @@ class WebhookSender:
         self._queue.put_nowait(delivery)
 
     async def run(self) -> None:
+        """``concurrency`` deliveries at a time; the rest wait in the bounded
+        queue (so a long outage drops the oldest there, never grows memory)."""
         async with aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout)) as http:
-            pending: set[asyncio.Task[None]] = set()
-            try:
+
+            async def worker() -> None:
                 while True:
-                    delivery = await self._queue.get()
-                    task = asyncio.create_task(self._deliver(http, delivery))
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
+                    await self._deliver(http, await self._queue.get())
+
+            workers = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
+            try:
+                await asyncio.gather(*workers)
             finally:
-                for task in pending:
+                for task in workers:
                     task.cancel()
-                for task in pending:
+                for task in workers:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
 

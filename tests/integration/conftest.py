@@ -144,6 +144,20 @@ async def add_agent(actions: AmiActions, ext: int, talk: int = 3) -> str:
     return iface
 
 
+@contextlib.asynccontextmanager
+async def sim_phones(actions: AmiActions, **settings: str) -> AsyncIterator[None]:
+    """Per-agent behaviour of the simulated phones (SIM_AGENT_RING_<ext>,
+    SIM_AGENT_TALK_<ext>) for one test, cleared after it."""
+    for name, value in settings.items():
+        await actions.setvar(name, value)
+    try:
+        yield
+    finally:
+        for name in settings:
+            with contextlib.suppress(AmiError):
+                await actions.setvar(name, "")
+
+
 async def place_call(actions: AmiActions, name: str, number: str, patience: int = 30) -> str:
     result = await actions.originate(HOTLINE, context="sim-caller", exten="s",
                                      caller_id=f'"{name}" <{number}>',

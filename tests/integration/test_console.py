@@ -24,7 +24,7 @@ from crm_bridge.schemas import CustomerIn, PhoneIn
 from cti.app import Core, web_app
 from cti.sandbox import AmiCredentials
 from cti.webhook import verify
-from tests.integration.conftest import HOTLINE, running_core, wait_until
+from tests.integration.conftest import place_call, running_core, sim_phones, wait_until
 
 PASSWORD = "hotline-test-pw"
 SECRET = "webhook-secret-for-tests-0123456789"
@@ -100,14 +100,17 @@ async def make_agents(core: Core, *agents: AgentIn) -> None:
         await core.auth.set_password(a.code, PASSWORD)
 
 
-async def known_customer(core: Core, number: str) -> dict[str, Any]:
-    card = await core.crm.create_customer(CustomerIn(name="吴十", vip=True, phones=[
+async def known_customer(core: Core, number: str, name: str = "吴十", *, vip: bool = True,
+                         category: str = "refrigerator", model: str = "BCD-520W"
+                         ) -> dict[str, Any]:
+    """A customer with one appliance bought 400 days ago, in warranty 330 more."""
+    card = await core.crm.create_customer(CustomerIn(name=name, vip=vip, phones=[
         PhoneIn(number=number)]))
     today = dt.date.today()
     async with core.engine.begin() as conn:
         await conn.execute(insert(Appliance).values(
-            customer_id=card["customer"]["id"], category="refrigerator", model="BCD-520W",
-            serial="FR-CONSOLE-1", purchase_date=today - dt.timedelta(days=400),
+            customer_id=card["customer"]["id"], category=category, model=model,
+            serial=f"{model}-{number}", purchase_date=today - dt.timedelta(days=400),
             warranty_end=today + dt.timedelta(days=330)))
     return card
 
@@ -119,115 +122,107 @@ async def test_the_pop_reaches_only_the_rung_agent_and_the_wrap_up_writes_a_tick
     await make_agents(core, AgentIn(code="8601", name="林晓", skills={"mandarin": 5}),
                       AgentIn(code="8602", name="Amy", skills={"english": 5}))
     card = await known_customer(core, "13800005555")
-    await core.actions.setvar("SIM_AGENT_RING_8601", "2")
-    await core.actions.setvar("SIM_AGENT_TALK_8601", "3")
-    server = TestServer(web_app(core))
-    lin, amy = await agent_client(server, "8601"), await agent_client(server, "8602")
-    try:
-        for client, code in ((lin, "8601"), (amy, "8602")):
-            resp = await client.post("/api/v1/console/acd/login", json={"device": device(code)})
-            assert resp.status == 200, await resp.text()
-        lin_feed = Feed(await lin.ws_connect("/api/v1/console/ws"))
-        amy_feed = Feed(await amy.ws_connect("/api/v1/console/ws"))
-        await wait_until(lambda: lin_feed.of("hello") and amy_feed.of("hello"), 5, "hellos")
-        assert lin_feed.of("hello")[0]["agent"]["state"] == "available"
+    async with sim_phones(core.actions, SIM_AGENT_RING_8601="2", SIM_AGENT_TALK_8601="3"):
+        server = TestServer(web_app(core))
+        lin, amy = await agent_client(server, "8601"), await agent_client(server, "8602")
+        try:
+            for client, code in ((lin, "8601"), (amy, "8602")):
+                resp = await client.post("/api/v1/console/acd/login", json={"device": device(code)})
+                assert resp.status == 200, await resp.text()
+            lin_feed = Feed(await lin.ws_connect("/api/v1/console/ws"))
+            amy_feed = Feed(await amy.ws_connect("/api/v1/console/ws"))
+            await wait_until(lambda: lin_feed.of("hello") and amy_feed.of("hello"), 5, "hellos")
+            assert lin_feed.of("hello")[0]["agent"]["state"] == "available"
 
-        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
-                                     caller_id='"吴十" <13800005555>',
-                                     variables={"SIM_PATIENCE": "20"})
-        await wait_until(lambda: lin_feed.of("pop"), 15, "the pop on 8601's console")
-        pop = lin_feed.of("pop")[0]
-        assert pop["state"] == "ringing" and pop["queue"] == "general-service"
-        assert pop["card"]["customer"]["id"] == card["customer"]["id"]
-        assert pop["card"]["customer"]["vip"] is True
-        assert pop["card"]["appliances"][0]["in_warranty"] is True
-        call_id = pop["call_id"]
+            await place_call(core.actions, "吴十", "13800005555", patience=20)
+            await wait_until(lambda: lin_feed.of("pop"), 15, "the pop on 8601's console")
+            pop = lin_feed.of("pop")[0]
+            assert pop["state"] == "ringing" and pop["queue"] == "general-service"
+            assert pop["card"]["customer"]["id"] == card["customer"]["id"]
+            assert pop["card"]["customer"]["vip"] is True
+            assert pop["card"]["appliances"][0]["in_warranty"] is True
+            call_id = pop["call_id"]
 
-        # a console opened (or reloaded) while it rings shows the same card
-        again = Feed(await lin.ws_connect("/api/v1/console/ws"))
-        await wait_until(lambda: again.of("hello"), 5, "a second hello")
-        assert again.of("hello")[0]["offer"]["call_id"] == call_id
-        await again.close()
+            # a console opened (or reloaded) while it rings shows the same card
+            again = Feed(await lin.ws_connect("/api/v1/console/ws"))
+            await wait_until(lambda: again.of("hello"), 5, "a second hello")
+            assert again.of("hello")[0]["offer"]["call_id"] == call_id
+            await again.close()
 
-        await wait_until(lambda: lin_feed.of("call.connected"), 10, "the agent answering")
-        await wait_until(lambda: lin_feed.of("call.ended"), 15, "the call ending")
-        assert not amy_feed.of("pop"), "8602's phone never rang, yet got a pop"
+            await wait_until(lambda: lin_feed.of("call.connected"), 10, "the agent answering")
+            await wait_until(lambda: lin_feed.of("call.ended"), 15, "the call ending")
+            assert not amy_feed.of("pop"), "8602's phone never rang, yet got a pop"
 
-        # wrap-up: someone else's call is refused, a bad disposition names the field
-        resp = await amy.post(f"/api/v1/console/calls/{call_id}/wrap-up",
-                              json={"disposition": "resolved"})
-        assert resp.status == 409 and (await resp.json())["error"]["id"] == "not-your-call"
-        resp = await lin.post(f"/api/v1/console/calls/{call_id}/wrap-up",
-                              json={"disposition": "nap"})
-        body = await resp.json()
-        assert resp.status == 422 and body["error"]["details"]["fields"][0]["field"] == \
-            "disposition"
-        resp = await lin.post(f"/api/v1/console/calls/{call_id}/wrap-up", json={
-            "disposition": "ticket_created", "notes": "冰箱不制冷，约明天上门",
-            "new_ticket": {"kind": "repair", "customer_id": card["customer"]["id"],
-                           "summary": "冰箱不制冷", "appliance_id": pop["card"]["appliances"][
-                               0]["id"]}})
-        saved = await resp.json()
-        assert resp.status == 201, saved
-        await wait_until(lambda: lin_feed.of("pop.closed"), 5, "the card closing")
+            # wrap-up: someone else's call is refused, a bad disposition names the field
+            resp = await amy.post(f"/api/v1/console/calls/{call_id}/wrap-up",
+                                  json={"disposition": "resolved"})
+            assert resp.status == 409 and (await resp.json())["error"]["id"] == "not-your-call"
+            resp = await lin.post(f"/api/v1/console/calls/{call_id}/wrap-up",
+                                  json={"disposition": "nap"})
+            body = await resp.json()
+            assert resp.status == 422 and body["error"]["details"]["fields"][0]["field"] == \
+                "disposition"
+            resp = await lin.post(f"/api/v1/console/calls/{call_id}/wrap-up", json={
+                "disposition": "ticket_created", "notes": "冰箱不制冷，约明天上门",
+                "new_ticket": {"kind": "repair", "customer_id": card["customer"]["id"],
+                               "summary": "冰箱不制冷", "appliance_id": pop["card"]["appliances"][
+                                   0]["id"]}})
+            saved = await resp.json()
+            assert resp.status == 201, saved
+            await wait_until(lambda: lin_feed.of("pop.closed"), 5, "the card closing")
 
-        async with core.engine.connect() as conn:
-            ticket = (await conn.execute(select(Ticket))).one()
-            wrap = (await conn.execute(select(CallWrapUp))).one()
-        assert (ticket.id, ticket.call_linkedid, ticket.kind) == (
-            saved["ticket"]["id"], call_id, "repair")
-        assert (wrap.call_linkedid, wrap.agent, wrap.disposition, wrap.ticket_id) == (
-            call_id, "8601", "ticket_created", ticket.id)
+            async with core.engine.connect() as conn:
+                ticket = (await conn.execute(select(Ticket))).one()
+                wrap = (await conn.execute(select(CallWrapUp))).one()
+            assert (ticket.id, ticket.call_linkedid, ticket.kind) == (
+                saved["ticket"]["id"], call_id, "repair")
+            assert (wrap.call_linkedid, wrap.agent, wrap.disposition, wrap.ticket_id) == (
+                call_id, "8601", "ticket_created", ticket.id)
 
-        # the external CRM got the same card, signed, after two refusals
-        await wait_until(lambda: len(webhook_got) >= 3, 10, "the webhook's third try")
-        ids = {g["headers"]["X-Hotline-Delivery"] for g in webhook_got[:3]}
-        assert len(ids) == 1, "a retry must keep its delivery id"
-        last = webhook_got[2]
-        assert verify(SECRET.encode(), last["headers"]["X-Hotline-Timestamp"], last["body"],
-                      last["headers"]["X-Hotline-Signature"])
-        data = json.loads(last["body"])["data"]
-        assert (data["call_id"], data["agent"]) == (call_id, "8601")
-        assert data["card"]["customer"]["id"] == card["customer"]["id"]
-        assert not verify(b"another-secret-entirely", last["headers"]["X-Hotline-Timestamp"],
-                          last["body"], last["headers"]["X-Hotline-Signature"])
-        await lin_feed.close()
-        await amy_feed.close()
-    finally:
-        await lin.close()
-        await amy.close()
-        await core.actions.setvar("SIM_AGENT_RING_8601", "")
-        await core.actions.setvar("SIM_AGENT_TALK_8601", "")
+            # the external CRM got the same card, signed, after two refusals
+            await wait_until(lambda: len(webhook_got) >= 3, 10, "the webhook's third try")
+            ids = {g["headers"]["X-Hotline-Delivery"] for g in webhook_got[:3]}
+            assert len(ids) == 1, "a retry must keep its delivery id"
+            last = webhook_got[2]
+            assert verify(SECRET.encode(), last["headers"]["X-Hotline-Timestamp"], last["body"],
+                          last["headers"]["X-Hotline-Signature"])
+            data = json.loads(last["body"])["data"]
+            assert (data["call_id"], data["agent"]) == (call_id, "8601")
+            assert data["card"]["customer"]["id"] == card["customer"]["id"]
+            assert not verify(b"another-secret-entirely", last["headers"]["X-Hotline-Timestamp"],
+                              last["body"], last["headers"]["X-Hotline-Signature"])
+            await lin_feed.close()
+            await amy_feed.close()
+        finally:
+            await lin.close()
+            await amy.close()
 
 
 async def test_a_pop_is_taken_back_when_the_caller_hangs_up_while_it_rings(core: Core) -> None:
     await make_agents(core, AgentIn(code="8603", name="陈静", skills={"mandarin": 5}))
-    await core.actions.setvar("SIM_AGENT_RING_8603", "10")
-    client = await agent_client(TestServer(web_app(core)), "8603")
-    try:
-        resp = await client.post("/api/v1/console/acd/login", json={"device": device("8603")})
-        assert resp.status == 200, await resp.text()
-        feed = Feed(await client.ws_connect("/api/v1/console/ws"))
-        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
-                                     caller_id='"路人" <13900001212>',
-                                     variables={"SIM_PATIENCE": "3"})
-        await wait_until(lambda: feed.of("pop"), 15, "the pop")
-        pop = feed.of("pop")[0]
-        assert pop["card"]["known"] is False and pop["caller_number"] == "13900001212"
-        await wait_until(lambda: feed.of("pop.gone"), 15, "the pop taken back")
-        gone = feed.of("pop.gone")[0]
-        assert gone["call_id"] == pop["call_id"]
-        assert gone["reason"] in ("caller_hung_up", "call_ended")
-        assert core.pops.current("8603") is None
-        # a console opened now shows no card for the call that has gone
-        late = Feed(await client.ws_connect("/api/v1/console/ws"))
-        await wait_until(lambda: late.of("hello"), 5, "hello")
-        assert late.of("hello")[0]["offer"] is None
-        await late.close()
-        await feed.close()
-    finally:
-        await client.close()
-        await core.actions.setvar("SIM_AGENT_RING_8603", "")
+    async with sim_phones(core.actions, SIM_AGENT_RING_8603="10"):
+        client = await agent_client(TestServer(web_app(core)), "8603")
+        try:
+            resp = await client.post("/api/v1/console/acd/login", json={"device": device("8603")})
+            assert resp.status == 200, await resp.text()
+            feed = Feed(await client.ws_connect("/api/v1/console/ws"))
+            await place_call(core.actions, "路人", "13900001212", patience=3)
+            await wait_until(lambda: feed.of("pop"), 15, "the pop")
+            pop = feed.of("pop")[0]
+            assert pop["card"]["known"] is False and pop["caller_number"] == "13900001212"
+            await wait_until(lambda: feed.of("pop.gone"), 15, "the pop taken back")
+            gone = feed.of("pop.gone")[0]
+            assert gone["call_id"] == pop["call_id"]
+            assert gone["reason"] in ("caller_hung_up", "call_ended")
+            assert core.pops.current("8603") is None
+            # a console opened now shows no card for the call that has gone
+            late = Feed(await client.ws_connect("/api/v1/console/ws"))
+            await wait_until(lambda: late.of("hello"), 5, "hello")
+            assert late.of("hello")[0]["offer"] is None
+            await late.close()
+            await feed.close()
+        finally:
+            await client.close()
 
 
 async def test_sign_in_mistakes_get_clear_errors_and_the_console_needs_a_session(
@@ -284,61 +279,57 @@ async def test_a_wrap_up_books_a_repair_visit_and_a_second_save_updates_a_ticket
         outlet = (await conn.execute(insert(ServiceOutlet).values(
             name="杭州西湖服务网点", region="浙江 杭州", address="", contact_name="王师傅",
             contact_phone="057188880001", active=True).returning(ServiceOutlet.id))).scalar_one()
-    await core.actions.setvar("SIM_AGENT_TALK_8605", "2")
-    client = await agent_client(TestServer(web_app(core)), "8605")
-    try:
-        resp = await client.post("/api/v1/console/acd/login", json={"device": device("8605")})
-        assert resp.status == 200, await resp.text()
-        feed = Feed(await client.ws_connect("/api/v1/console/ws"))
-        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
-                                     caller_id='"吴十" <13800006666>',
-                                     variables={"SIM_PATIENCE": "20"})
-        await wait_until(lambda: feed.of("call.ended"), 20, "the call to end")
-        call_id = feed.of("pop")[0]["call_id"]
-        appliance = feed.of("pop")[0]["card"]["appliances"][0]["id"]
-        tomorrow = dt.date.today() + dt.timedelta(days=1)
-        url = f"/api/v1/console/calls/{call_id}/wrap-up"
+    async with sim_phones(core.actions, SIM_AGENT_TALK_8605="2"):
+        client = await agent_client(TestServer(web_app(core)), "8605")
+        try:
+            resp = await client.post("/api/v1/console/acd/login", json={"device": device("8605")})
+            assert resp.status == 200, await resp.text()
+            feed = Feed(await client.ws_connect("/api/v1/console/ws"))
+            await place_call(core.actions, "吴十", "13800006666", patience=20)
+            await wait_until(lambda: feed.of("call.ended"), 20, "the call to end")
+            call_id = feed.of("pop")[0]["call_id"]
+            appliance = feed.of("pop")[0]["card"]["appliances"][0]["id"]
+            tomorrow = dt.date.today() + dt.timedelta(days=1)
+            url = f"/api/v1/console/calls/{call_id}/wrap-up"
 
-        # a window longer than the rules allow: refused, field named, nothing saved
-        resp = await client.post(url, json={
-            "disposition": "ticket_created", "new_ticket": {
-                "kind": "repair", "customer_id": card["customer"]["id"], "summary": "冰箱不制冷",
-                "appliance_id": appliance, "outlet_id": outlet,
-                "appointment_start": f"{tomorrow}T08:00:00",
-                "appointment_end": f"{tomorrow}T22:00:00"}})
-        body = await resp.json()
-        assert resp.status == 422, body
-        assert "appointment" in body["error"]["details"]["fields"][0]["field"]
-        async with core.engine.connect() as conn:
-            assert (await conn.execute(select(Ticket))).first() is None
-            assert (await conn.execute(select(CallWrapUp))).first() is None
+            def repair(start: str, end: str) -> dict[str, Any]:
+                return {"kind": "repair", "customer_id": card["customer"]["id"],
+                        "summary": "冰箱不制冷", "appliance_id": appliance, "outlet_id": outlet,
+                        "appointment_start": f"{tomorrow}T{start}:00",
+                        "appointment_end": f"{tomorrow}T{end}:00"}
 
-        resp = await client.post(url, json={
-            "disposition": "ticket_created", "notes": "约明早上门", "new_ticket": {
-                "kind": "repair", "customer_id": card["customer"]["id"], "summary": "冰箱不制冷",
-                "appliance_id": appliance, "outlet_id": outlet,
-                "appointment_start": f"{tomorrow}T09:00:00",
-                "appointment_end": f"{tomorrow}T11:00:00"}})
-        saved = await resp.json()
-        assert resp.status == 201, saved
-        ticket = saved["ticket"]
-        assert (ticket["status"], ticket["outlet"]["id"], ticket["call_id"]) == (
-            "scheduled", outlet, call_id)
-        assert ticket["appointment_start"].startswith(f"{tomorrow}T09:00")
+            # a window longer than the rules allow: refused, field named, nothing saved
+            resp = await client.post(url, json={"disposition": "ticket_created",
+                                                "new_ticket": repair("08:00", "22:00")})
+            body = await resp.json()
+            assert resp.status == 422, body
+            assert "appointment" in body["error"]["details"]["fields"][0]["field"]
+            async with core.engine.connect() as conn:
+                assert (await conn.execute(select(Ticket))).first() is None
+                assert (await conn.execute(select(CallWrapUp))).first() is None
 
-        # saved again: the same wrap-up row, now updating the ticket with a note
-        resp = await client.post(url, json={
-            "disposition": "ticket_updated", "notes": "客户改约下午",
-            "ticket_update": {"id": ticket["id"], "change": {"note": "客户来电改约下午"}}})
-        assert resp.status == 201, await resp.text()
-        async with core.engine.connect() as conn:
-            wraps = (await conn.execute(select(CallWrapUp))).all()
-            events = (await conn.execute(select(TicketEvent.detail).where(
-                TicketEvent.ticket_id == ticket["id"]))).scalars().all()
-        assert [(w.disposition, w.notes, w.ticket_id) for w in wraps] == [
-            ("ticket_updated", "客户改约下午", ticket["id"])]
-        assert "客户来电改约下午" in events
-        await feed.close()
-    finally:
-        await client.close()
-        await core.actions.setvar("SIM_AGENT_TALK_8605", "")
+            resp = await client.post(url, json={"disposition": "ticket_created",
+                                                "notes": "约明早上门",
+                                                "new_ticket": repair("09:00", "11:00")})
+            saved = await resp.json()
+            assert resp.status == 201, saved
+            ticket = saved["ticket"]
+            assert (ticket["status"], ticket["outlet"]["id"], ticket["call_id"]) == (
+                "scheduled", outlet, call_id)
+            assert ticket["appointment_start"].startswith(f"{tomorrow}T09:00")
+
+            # saved again: the same wrap-up row, now updating the ticket with a note
+            resp = await client.post(url, json={
+                "disposition": "ticket_updated", "notes": "客户改约下午",
+                "ticket_update": {"id": ticket["id"], "change": {"note": "客户来电改约下午"}}})
+            assert resp.status == 201, await resp.text()
+            async with core.engine.connect() as conn:
+                wraps = (await conn.execute(select(CallWrapUp))).all()
+                events = (await conn.execute(select(TicketEvent.detail).where(
+                    TicketEvent.ticket_id == ticket["id"]))).scalars().all()
+            assert [(w.disposition, w.notes, w.ticket_id) for w in wraps] == [
+                ("ticket_updated", "客户改约下午", ticket["id"])]
+            assert "客户来电改约下午" in events
+            await feed.close()
+        finally:
+            await client.close()

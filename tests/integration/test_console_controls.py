@@ -5,6 +5,7 @@ call record splitting the time per agent without counting any twice."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +18,7 @@ from acd.service import AgentIn
 from crm_bridge.models import CallRecord
 from cti.app import Core, web_app
 from cti.calls import CallState
-from tests.integration.conftest import HOTLINE, wait_async, wait_until
+from tests.integration.conftest import place_call, sim_phones, wait_async, wait_until
 from tests.integration.test_console import (
     Feed,
     agent_client,
@@ -33,6 +34,19 @@ async def server(core: Core) -> AsyncIterator[TestServer]:
     await server.start_server()
     yield server
     await server.close()
+
+
+@contextlib.asynccontextmanager
+async def consoles(server: TestServer, *codes: str
+                   ) -> AsyncIterator[list[tuple[TestClient[Any, Any], Feed]]]:
+    """Agents signed in, in the queues, each with a console feed; closed after."""
+    opened = [await on_console(server, code) for code in codes]
+    try:
+        yield opened
+    finally:
+        for client, feed in opened:
+            await feed.close()
+            await client.close()
 
 
 async def on_console(server: TestServer, code: str) -> tuple[TestClient[Any, Any], Feed]:
@@ -52,11 +66,6 @@ async def post(client: TestClient[Any, Any], path: str, body: Any = None,
     return data
 
 
-async def phones(core: Core, **settings: str) -> None:
-    for name, value in settings.items():
-        await core.actions.setvar(name, value)
-
-
 async def record_of(core: Core, call_id: str) -> CallRecord:
     async def written() -> CallRecord | None:
         async with core.engine.connect() as conn:
@@ -71,14 +80,10 @@ async def test_hold_then_a_blind_transfer_takes_the_card_and_notes_to_the_next_a
     await make_agents(core, AgentIn(code="8801", name="林晓", skills={"mandarin": 5}),
                       AgentIn(code="8802", name="Amy", skills={"english": 5}))
     card = await known_customer(core, "13800008801")
-    await phones(core, SIM_AGENT_TALK_8801="60", SIM_AGENT_RING_8802="1",
-                 SIM_AGENT_TALK_8802="3")
-    lin, lin_feed = await on_console(server, "8801")
-    amy, amy_feed = await on_console(server, "8802")
-    try:
-        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
-                                     caller_id='"吴十" <13800008801>',
-                                     variables={"SIM_PATIENCE": "60"})
+    async with sim_phones(core.actions, SIM_AGENT_TALK_8801="60", SIM_AGENT_RING_8802="1",
+                          SIM_AGENT_TALK_8802="3"), consoles(server, "8801", "8802") as (
+            (lin, lin_feed), (amy, amy_feed)):
+        await place_call(core.actions, "吴十", "13800008801", patience=60)
         await wait_until(lambda: lin_feed.of("call.connected"), 15, "8801 answering")
         call_id = lin_feed.of("pop")[0]["call_id"]
         call = core.tracker.get(call_id)
@@ -116,13 +121,6 @@ async def test_hold_then_a_blind_transfer_takes_the_card_and_notes_to_the_next_a
         resp = await amy.post(f"/api/v1/console/calls/{call_id}/wrap-up",
                               json={"disposition": "resolved"})
         assert resp.status == 201, await resp.text()  # 8802 may wrap up the call they took
-    finally:
-        for feed in (lin_feed, amy_feed):
-            await feed.close()
-        await lin.close()
-        await amy.close()
-        await phones(core, SIM_AGENT_TALK_8801="", SIM_AGENT_RING_8802="",
-                     SIM_AGENT_TALK_8802="")
 
 
 async def test_an_attended_transfer_cancelled_returns_the_caller_and_another_completes(
@@ -130,14 +128,10 @@ async def test_an_attended_transfer_cancelled_returns_the_caller_and_another_com
 ) -> None:
     await make_agents(core, AgentIn(code="8803", name="陈静", skills={"mandarin": 5}),
                       AgentIn(code="8804", name="Bob", skills={"english": 5}))
-    await phones(core, SIM_AGENT_TALK_8803="60", SIM_AGENT_RING_8804="1",
-                 SIM_AGENT_TALK_8804="60")
-    chen, chen_feed = await on_console(server, "8803")
-    bob, bob_feed = await on_console(server, "8804")
-    try:
-        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
-                                     caller_id='"路人" <13900008803>',
-                                     variables={"SIM_PATIENCE": "60"})
+    async with sim_phones(core.actions, SIM_AGENT_TALK_8803="60", SIM_AGENT_RING_8804="1",
+                          SIM_AGENT_TALK_8804="60"), consoles(server, "8803", "8804") as (
+            (chen, chen_feed), (bob, bob_feed)):
+        await place_call(core.actions, "路人", "13900008803", patience=60)
         await wait_until(lambda: chen_feed.of("call.connected"), 15, "8803 answering")
         call_id = chen_feed.of("pop")[0]["call_id"]
         call = core.tracker.get(call_id)
@@ -176,9 +170,7 @@ async def test_an_attended_transfer_cancelled_returns_the_caller_and_another_com
                          "8803 through the wrap-up")
 
         # a second caller: consulted, then completed
-        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
-                                     caller_id='"路人乙" <13900008804>',
-                                     variables={"SIM_PATIENCE": "60"})
+        await place_call(core.actions, "路人乙", "13900008804", patience=60)
         await wait_until(lambda: len(chen_feed.of("pop")) >= 2, 15, "the second call's pop")
         call_id = chen_feed.of("pop")[-1]["call_id"]
         await wait_until(lambda: len(chen_feed.of("call.connected")) >= 2, 15,
@@ -205,13 +197,6 @@ async def test_an_attended_transfer_cancelled_returns_the_caller_and_another_com
         split = {a["agent"]: a["seconds"] for a in row.extra["agents"]}
         assert set(split) == {"8803", "8804"}
         assert row.transfers >= 1
-    finally:
-        for feed in (chen_feed, bob_feed):
-            await feed.close()
-        await chen.close()
-        await bob.close()
-        await phones(core, SIM_AGENT_TALK_8803="", SIM_AGENT_RING_8804="",
-                     SIM_AGENT_TALK_8804="")
 
 
 async def test_call_controls_without_a_call_or_a_session_are_refused(
@@ -240,14 +225,10 @@ async def test_blind_transfers_to_a_queue_and_to_an_outside_number(
 ) -> None:
     await make_agents(core, AgentIn(code="8806", name="孙鹏", skills={"mandarin": 5}),
                       AgentIn(code="8807", name="Eve", skills={"english": 5}))
-    await phones(core, SIM_AGENT_TALK_8806="60", SIM_AGENT_TALK_8807="2")
-    sun, sun_feed = await on_console(server, "8806")
-    eve, eve_feed = await on_console(server, "8807")
-    try:
+    async with sim_phones(core.actions, SIM_AGENT_TALK_8806="60", SIM_AGENT_TALK_8807="2"), \
+            consoles(server, "8806", "8807") as ((sun, sun_feed), (_eve, eve_feed)):
         # to the English queue: Eve (its only agent) gets the card and the notes
-        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
-                                     caller_id='"Tom" <13900008806>',
-                                     variables={"SIM_PATIENCE": "60"})
+        await place_call(core.actions, "Tom", "13900008806", patience=60)
         await wait_until(lambda: sun_feed.of("call.connected"), 15, "8806 answering")
         first = sun_feed.of("pop")[0]["call_id"]
         await post(sun, "call/transfer", {"to": "queue", "target": "english",
@@ -266,9 +247,7 @@ async def test_blind_transfers_to_a_queue_and_to_an_outside_number(
         assert sun_feed.of("agent")[-1]["agent"]["state"] == "available"
 
         # to an outside number (a simulated customer's phone answers)
-        await core.actions.originate(HOTLINE, context="sim-caller", exten="s",
-                                     caller_id='"路人丙" <13900008807>',
-                                     variables={"SIM_PATIENCE": "60"})
+        await place_call(core.actions, "路人丙", "13900008807", patience=60)
         await wait_until(lambda: len(sun_feed.of("call.connected")) >= 2, 15,
                          "8806 answering again")
         second = sun_feed.of("pop")[-1]["call_id"]
@@ -277,9 +256,42 @@ async def test_blind_transfers_to_a_queue_and_to_an_outside_number(
         row = await record_of(core, second)
         assert row.transfers == 1 and row.agent == "8806"
         assert row.ended_at > row.answered_at
+
+
+async def test_a_consultation_nobody_answers_ends_with_the_agent_back_with_the_caller(
+    core: Core, server: TestServer
+) -> None:
+    await make_agents(core, AgentIn(code="8808", name="赵敏", skills={"mandarin": 5}),
+                      AgentIn(code="8809", name="Kim", skills={"english": 5}))
+    joined: list[str] = []
+    core.bus.subscribe("ami.QueueCallerJoin", lambda t, m: joined.append(m.text("Channel")))
+    await core.actions.setvar("HOTLINE_TRANSFER_RING", "2")  # the consulted phone rings 2 s
+    try:
+        async with sim_phones(core.actions, SIM_AGENT_TALK_8808="60",
+                              SIM_AGENT_RING_8809="30"), consoles(server, "8808", "8809") as (
+                (zhao, zhao_feed), (_kim, kim_feed)):
+            await place_call(core.actions, "路人丁", "13900008808", patience=60)
+            await wait_until(lambda: zhao_feed.of("call.connected"), 15, "8808 answering")
+            call_id = zhao_feed.of("pop")[0]["call_id"]
+            call = core.tracker.get(call_id)
+            assert call is not None
+            await post(zhao, "call/consult", {"to": "agent", "target": "8809"})
+            await wait_until(lambda: kim_feed.of("pop"), 10, "8809's phone ringing")
+            await wait_until(lambda: kim_feed.of("pop.gone"), 10, "the ring given up")
+
+            def back_together() -> bool:  # and the consultation's channel gone
+                if any(lg.channel.startswith("Local/*0@") for lg in call.legs.values()):
+                    return False
+                legs = [lg for lg in call.legs.values() if lg.bridge]
+                mine = [lg for lg in legs if lg.agent == "8808"]
+                return bool(mine) and sum(lg.bridge == mine[0].bridge for lg in legs) == 2
+            await wait_until(back_together, 10, "the caller back with 8808")
+            # the consultation is over, not re-queued as a caller, and the
+            # console says so instead of hanging up the call on "complete"
+            body = await post(zhao, "call/consult/complete", status=409)
+            assert body["error"]["id"] == "not-consulting"
+            assert core.tracker.get(call_id) is not None
+            assert len(joined) == 1, joined  # only the caller ever joined a queue
+            await post(zhao, "call/hangup")
     finally:
-        for feed in (sun_feed, eve_feed):
-            await feed.close()
-        await sun.close()
-        await eve.close()
-        await phones(core, SIM_AGENT_TALK_8806="", SIM_AGENT_TALK_8807="")
+        await core.actions.setvar("HOTLINE_TRANSFER_RING", "20")

@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.CheckConstraint(f"disposition IN ({DISPOSITIONS})",
-                           name=op.f("ck_call_wrapups_disposition_known")),
+                           name=op.f("ck_call_wrapups_disposition_valid")),
         sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], name=op.f(
             "fk_call_wrapups_ticket_id_tickets"), ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f(
