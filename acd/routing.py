@@ -15,7 +15,7 @@ from typing import Protocol
 
 import structlog
 
-from acd.config import FALLBACK_QUEUE, AcdConfig
+from acd.config import FALLBACK_QUEUE, AcdConfig, app_queue_seconds
 
 log = structlog.get_logger("acd.routing")
 
@@ -39,7 +39,8 @@ class Route:
         return {
             "HOTLINE_QUEUE": self.queue,
             "HOTLINE_PRIORITY": str(self.priority),
-            "HOTLINE_QUEUE_TIMEOUT": str(self.max_wait) if self.max_wait else "",
+            # app_queue counts whole seconds: one more so the caller waits >= max_wait
+            "HOTLINE_QUEUE_TIMEOUT": str(app_queue_seconds(self.max_wait)) if self.max_wait else "",
             "HOTLINE_MAX_PENALTY": "" if self.max_penalty is None else str(self.max_penalty),
             "HOTLINE_OVERFLOW_QUEUE": self.overflow_queue or "",
             "HOTLINE_CUSTOMER_ID": str(self.customer_id or ""),

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from acd.config import app_queue_wrapup, load_config, rendered_files, wrap_up_ends
+from acd.config import app_queue_seconds, load_config, rendered_files, wrap_up_ends
 from acd.routing import Router
 from cti import paths
 from cti.cli import main
@@ -39,7 +39,8 @@ def test_rendered_queues_carry_strategy_wrapup_and_rules() -> None:
     assert "[complaints](hotline-queue)\nstrategy = fewestcalls\n" in queues
     # a 10 s wrap-up is rendered as 11: app_queue counts whole seconds
     assert "wrapuptime = 11\n" in queues and "defaultrule = ac-zh\n" in queues
-    assert "[ac-zh]\npenaltychange => 30,4\n" in rules
+    # app_queue's timers count whole seconds: a 30 s widening is rendered as 31
+    assert "[ac-zh]\npenaltychange => 31,4\n" in rules
     assert "[general-service]" not in rules  # first_level 1: nobody to widen to
 
 
@@ -48,8 +49,8 @@ def test_an_agent_always_gets_at_least_the_whole_wrap_up() -> None:
     for last_call in (100.0, 100.01, 100.5, 100.999):
         ends = wrap_up_ends(last_call, 3)
         assert 3.0 <= ends - last_call <= 4.0, last_call
-        assert math.floor(ends) - math.floor(last_call) >= app_queue_wrapup(3)
-    assert app_queue_wrapup(0) == 0  # no wrap-up stays none
+        assert math.floor(ends) - math.floor(last_call) >= app_queue_seconds(3)
+    assert app_queue_seconds(0) == 0  # no wrap-up stays none
 
 
 BAD = [
@@ -102,7 +103,7 @@ async def test_routing_by_number_with_vip_priority_and_overflow() -> None:
     vip = await router.route("4008008001", "13800138000")
     assert (vip.queue, vip.priority, vip.customer_id, vip.vip) == ("ac-zh", 10, 7, True)
     assert vip.channel_variables()["HOTLINE_MAX_PENALTY"] == "2"
-    assert vip.channel_variables()["HOTLINE_QUEUE_TIMEOUT"] == "180"
+    assert vip.channel_variables()["HOTLINE_QUEUE_TIMEOUT"] == "181"  # max_wait 180
     assert vip.channel_variables()["HOTLINE_OVERFLOW_QUEUE"] == "general-service"
     plain = await router.route("4008008001", "13900000000")
     assert (plain.priority, plain.customer_id) == (0, 8)
