@@ -77,11 +77,19 @@ class TicketService:
             "call_id": call_id or None, "actor": "ivr"}))
 
     async def find(self, ticket_id: int) -> dict[str, Any] | None:
-        """The ticket, or None (the IVR's self-service asks by a typed number)."""
-        try:
-            return await self.get(ticket_id)
-        except NotFoundError:
-            return None
+        """The ticket, or None, for the IVR's self-service by a typed number.
+        With ``phone_tails``: the last four digits of the customer's numbers,
+        which a caller from another phone must type before hearing the status."""
+        async with self.sessions() as s:
+            t = (await s.execute(select(Ticket).where(Ticket.id == ticket_id).options(
+                *self._loads(history=False), selectinload(Ticket.customer)
+                .selectinload(Customer.phones)))).scalar_one_or_none()
+            if t is None:
+                return None
+            out = self._out(t, history=False)
+            out["phone_tails"] = sorted({p.number[-4:] for p in t.customer.phones
+                                         if len(p.number) >= 4})
+            return out
 
     async def search(self, q: TicketQuery) -> tuple[list[dict[str, Any]], int]:
         stmt: Select[Ticket] = select(Ticket)

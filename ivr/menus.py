@@ -115,7 +115,8 @@ class Menus(_Strict):
 
 # the prompts the self-services say (ivr/services.py)
 SERVICE_PROMPTS = {
-    "greet-known", "greet-vip", "open-order", "enter-ticket", "ticket-not-found",
+    "greet-known", "greet-vip", "open-order", "enter-ticket", "enter-phone-tail",
+    "ticket-not-found",
     "no-open-order", "status-order", "status-new", "status-dispatched", "status-scheduled",
     "status-in_progress", "status-resolved", "status-closed", "status-cancelled",
     "install-offer", "install-confirm", "slot-morning", "slot-afternoon", "install-booked",

@@ -1,7 +1,7 @@
 """The IVR traversal report: per menu, how many callers entered it, which
 keys they chose (``t``: no key before the timeout), and how many hung up
 there. Computed from the ``ivr_path`` of the call records: steps
-``menu:key``, ``ticket:<digits>``, ``service:<name>``; ``menu:hangup`` where
+``menu:key``, ``ticket:<digits>``, ``verify:ok|no|t``, ``service:<name>``; ``menu:hangup`` where
 the caller hung up, ``error`` when our server failed.
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_bridge.models import CallRecord
 
-NOT_MENUS = ("ticket", "service")
+NOT_MENUS = ("ticket", "verify", "service")
 
 
 def traversal(paths: Iterable[str]) -> dict[str, Any]:

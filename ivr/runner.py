@@ -35,6 +35,7 @@ TicketLookup = Callable[[int], Awaitable[dict[str, Any] | None]]
 Booker = Callable[[int, int, dt.datetime, dt.datetime, str], Awaitable[dict[str, Any]]]
 SLOTS = ((9, 12), (14, 17))  # morning, afternoon, site time
 RECENT_PURCHASE = dt.timedelta(days=90)
+MAX_WRONG_TAILS = 2  # per call; then an agent
 StepHook = Callable[[list[str], str | None], None]
 
 
@@ -53,7 +54,7 @@ class Outcome:
     queue: str
     language: str
     path: list[str] = field(default_factory=list)
-    reason: str = "menu"  # menu | agent | tries | service
+    reason: str = "menu"  # menu | agent | tries | service | verify | hangup | error
 
     @property
     def path_text(self) -> str:
@@ -78,6 +79,7 @@ class IvrSession:
         self.booker = booker
         self.call_id = call_id
         self.today = today
+        self.wrong_tails = 0  # order numbers typed with the wrong phone digits
 
     def step(self, text: str) -> None:
         self.path.append(text)
@@ -185,6 +187,9 @@ class IvrSession:
                 return Outcome(queue, self.language or "zh", self.path, "menu")
             if action.service == "repair_status":
                 await self.repair_status()
+                if self.wrong_tails >= MAX_WRONG_TAILS:  # no guessing: a person will help
+                    await self.play("transfer-agent")
+                    return Outcome(self._agent(), self.language or "zh", self.path, "verify")
                 menu_id = "main"
                 continue
             if await self.book_installation():
@@ -204,11 +209,32 @@ class IvrSession:
             typed = str(result.get("result", ("", ""))[0])
             self.step(f"ticket:{typed or 't'}")
             found = await self.tickets(int(typed)) if typed.isdigit() and self.tickets else None
-            if found is None:
+            # nothing typed: nothing to check; the caller's own order: no question
+            heard = bool(typed) and (self._owns(found) or await self._phone_tail_matches(found))
+            if found is None or not heard:
                 await self.play("ticket-not-found")
                 return
             ticket = found
         await self.say_status(ticket)
+
+    def _owns(self, ticket: dict[str, Any] | None) -> bool:
+        """The caller rings from a number of the order's customer."""
+        mine = (self.card.get("customer") or {}).get("id")
+        return ticket is not None and mine is not None and \
+            (ticket.get("customer") or {}).get("id") == mine
+
+    async def _phone_tail_matches(self, ticket: dict[str, Any] | None) -> bool:
+        """A caller from another phone proves they know the order's customer:
+        the last four digits of a number on it. Asked whether or not the order
+        exists, so the answer does not tell which order numbers are real; the
+        digits typed are not recorded, only ``verify:ok``/``no``/``t``."""
+        prompt = playback_name(self.language or "zh", "enter-phone-tail")
+        result = await self._cmd(f"GET DATA {prompt} 8000 4")
+        typed = str(result.get("result", ("", ""))[0])
+        ok = ticket is not None and len(typed) == 4 and typed in ticket.get("phone_tails", ())
+        self.step(f"verify:{'ok' if ok else 'no' if typed else 't'}")
+        self.wrong_tails += not ok
+        return ok
 
     def _to_install(self) -> dict[str, Any] | None:
         """The caller's newest appliance bought lately with no installation order."""

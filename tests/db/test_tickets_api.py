@@ -219,6 +219,22 @@ async def test_a_ticket_opened_on_a_call_is_linked_from_the_call_record(
     assert calls["calls"][0]["ticket_id"] == t["id"]
 
 
+async def test_the_ivr_finds_an_order_with_the_tails_of_its_customer_phones(
+    client: TestClient[Any, Any], engine: AsyncEngine
+) -> None:
+    t = await ok(await client.post("/api/v1/tickets", json=REPAIR), 201)
+    async with engine.begin() as conn:
+        await conn.execute(CustomerPhone.__table__.insert(), [
+            {"customer_id": 1, "number": "057188881234", "label": "home"}])
+    tickets = TicketService(engine, zone="Asia/Shanghai", now=lambda: NOW)
+    found = await tickets.find(t["id"])
+    assert found is not None and (found["id"], found["status"]) == (t["id"], "new")
+    # what a caller from another phone must type; no whole number given out
+    assert found["phone_tails"] == ["1234", "8000"]
+    assert "13800138000" not in repr(found) and "history" not in found
+    assert await tickets.find(t["id"] + 1000) is None
+
+
 async def test_search_by_customer_outlet_status_kind_and_open(
     client: TestClient[Any, Any]
 ) -> None:

@@ -234,7 +234,12 @@ async def test_a_known_caller_hears_the_open_order_menu_and_its_status_read_back
     assert said[-1] == "transfer-agent"
 
 
-async def test_a_caller_types_an_order_number_and_hears_its_status(core: Core) -> None:
+async def test_an_order_number_typed_from_another_phone_needs_the_last_four_digits(
+        core: Core, sandbox: Sandbox) -> None:
+    import asyncio
+
+    import structlog
+
     from crm_bridge.schemas import CustomerIn, PhoneIn, TicketIn
     from crm_bridge.tickets import TicketService
 
@@ -243,20 +248,40 @@ async def test_a_caller_types_an_order_number_and_hears_its_status(core: Core) -
     ticket = await TicketService(core.engine, zone=core.settings.site_timezone).create(
         TicketIn.model_validate({"kind": "repair", "customer_id": card["customer"]["id"],
                                  "summary": "洗衣机不排水"}))
-    # a neighbour calls from another phone about the order: 中文, repair
-    # status, the order number and #, then an agent once it is read back
-    number = "13900004444"
-    with capture_logs() as logs:
-        joined = await walk(core, f"1WW4WWW{ticket['id']}#" + "W" * 10 + "0", number,
-                            patience=8)
-    assert joined[number] == "general-service"
-    row = await record(core, number)
-    assert row.ivr_path == f"language:1>main:4>ticket:{ticket['id']}>main:0"
-    said = [e["prompt"] for e in logs if e["event"] == "ivr_play"]
+    # two callers from other phones ask about the order at once: 中文, repair
+    # status, the order number and #, then the last four digits of the
+    # customer's phone. The neighbour knows them (3333) and then asks for an
+    # agent; a stranger does not (1234), tries again from the main menu
+    # (5678), and after the second wrong answer is put through to an agent
+    neighbour, stranger = "13900004444", "13900005555"
+    order = f"4WWW{ticket['id']}#WW"
+    # the second try waits for the end of "order not found", or the 4 only cuts it short
+    again = "W" * math.ceil(prompt_seconds(sandbox, "zh", "ticket-not-found") + 1.5)
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        joined = await asyncio.gather(
+            walk(core, "1WW" + order + "3333" + "W" * 10 + "0", neighbour, patience=8),
+            walk(core, "1WW" + order + "1234" + again + order + "5678", stranger,
+                 patience=20))  # "not found" again, then "putting you through"
+    paths = [(await record(core, n)).ivr_path for n in (neighbour, stranger)]
+    assert (joined[0][neighbour], joined[1][stranger]) == ("general-service",) * 2, paths
+    heard = {core_id: [e["prompt"] for e in logs
+                       if e["event"] == "ivr_play" and e.get("call_id") == core_id]
+             for core_id in {e.get("call_id") for e in logs if e["event"] == "ivr_play"}}
     digits = [f"digit-{d}" for d in str(ticket["id"])]
+    read_back = [said for said in heard.values() if "status-order" in said]
+    refused = [said for said in heard.values() if "ticket-not-found" in said]
+    assert len(read_back) == 1 and len(refused) == 1, heard
+    assert refused[0].count("ticket-not-found") == 2 and refused[0][-1] == "transfer-agent"
+    said = read_back[0]
     start = said.index("status-order")
     assert said[start:start + len(digits) + 2] == ["status-order", *digits, "status-new"]
     assert "ticket-not-found" not in said
+    assert not any(p.startswith(("digit-", "status-")) for p in refused[0]), refused[0]
+    assert (await record(core, neighbour)).ivr_path == \
+        f"language:1>main:4>ticket:{ticket['id']}>verify:ok>main:0"
+    # the stranger hears the same as for an order that does not exist
+    tried = f"main:4>ticket:{ticket['id']}>verify:no"
+    assert (await record(core, stranger)).ivr_path == f"language:1>{tried}>{tried}"
 
 
 async def test_a_known_caller_books_an_installation_slot_on_the_keypad(core: Core) -> None:
