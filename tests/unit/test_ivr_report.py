@@ -8,7 +8,7 @@ PATHS = [
     "language:1>main:1>products:4",          # to the TV queue
     "language:2>main:0",                     # English, an agent
     "language:t>main:9>main:9>main:9",       # no language key; three wrong keys
-    "language:1>main:4>ticket:12345",        # repair status by order number
+    "language:1>main:4>ticket:12345>verify:ok",  # repair status by order number
     "language:1>main:t>main:hangup",         # hung up in the main menu
     "language:hangup",                       # hung up during the greeting
     "direct",                                # the direct line: no IVR
@@ -26,4 +26,4 @@ def test_callers_keys_and_hangups_per_menu() -> None:
     assert main["keys"] == {"0": 1, "1": 1, "4": 1, "9": 3, "hangup": 1, "t": 1}
     assert main["hangups"] == 1
     assert products == {"callers": 1, "visits": 1, "keys": {"4": 1}, "hangups": 0}
-    assert "ticket" not in r["nodes"]
+    assert "ticket" not in r["nodes"] and "verify" not in r["nodes"]
