@@ -284,7 +284,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from cti.settings import load_settings
 
     settings = load_settings(args.config)
-    return demo.start(settings) if args.action == "start" else demo.stop(settings)
+    if args.action == "start":
+        return demo.start(settings, calls_per_minute=args.calls_per_minute)
+    return demo.stop(settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -340,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="run the server and the simulator in the background")
     d.add_argument("action", choices=["start", "stop"])
+    d.add_argument("--calls-per-minute", type=float, default=10.0,
+                   help="start: how busy the simulated hotline is")
     d.add_argument("--config", type=Path)
     d.set_defaults(func=cmd_demo)
     return p

@@ -29,10 +29,20 @@ def _demo_dir(settings: Settings) -> Path:
 def _alive(pidfile: Path) -> int | None:
     try:
         pid = int(pidfile.read_text())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+    except (FileNotFoundError, ValueError):
         return None
-    return pid
+    return pid if _running(pid) else None
+
+
+def _running(pid: int) -> bool:
+    """Alive, and not a zombie waiting for a parent that does not reap (the
+    demo's processes outlive the ``demo start`` that spawned them)."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rpartition(")")[2].split()[0] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
 
 
 def _spawn(name: str, args: list[str], d: Path) -> int:
@@ -92,7 +102,7 @@ def console_passwords(settings: Settings, d: Path) -> Path:
     return path
 
 
-def start(settings: Settings) -> int:
+def start(settings: Settings, calls_per_minute: float = 10.0) -> int:
     d = _demo_dir(settings)
     base = f"http://127.0.0.1:{settings.http_port}"
     if _alive(d / "serve.pid") is None:
@@ -114,8 +124,8 @@ def start(settings: Settings) -> int:
         return 1
     passwords = console_passwords(settings, d)
     if _alive(d / "simulator.pid") is None:
-        _spawn("simulator", ["simulate", "--agents", "6", "--calls-per-minute", "10",
-                             "--talk", "25"], d)
+        _spawn("simulator", ["simulate", "--agents", "6", "--calls-per-minute",
+                             f"{calls_per_minute:g}", "--talk", "25"], d)
     print(f"""
   Hotline demo is running (Asterisk sandbox, CTI server, call simulator).
 
@@ -144,9 +154,7 @@ def stop(settings: Settings) -> int:
                 os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
+                if not _running(pid):
                     break
                 time.sleep(0.1)
             else:

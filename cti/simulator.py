@@ -6,7 +6,8 @@ API, as an agent console would, each on a Local channel to
 takes a break. Callers are Originates of ``Local/<number>@hotline`` (the
 hotline's product-line numbers, as in acd/queues.yaml) whose other side runs
 ``sim-caller`` with a random patience. Names and numbers look like the
-hotline's real callers; some are known customers (张三 of the demo data).
+hotline's real callers; about a third are customers of the service database
+(the demo's seeded ones), so their cards pop with appliances and orders.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ivr.menus import load_menus
 log = structlog.get_logger("cti.simulator")
 
 KNOWN_CALLERS = [("张三", "13800138000")]  # in the demo data (crm_bridge/seed.py)
+KNOWN_SHARE = 0.35  # of the simulated calls, from customers of the database
 # what callers of the IVR's number press (W: a second's pause), see ivr/menus.yaml
 IVR_KEYS = ["1WW1WW1", "1WW1WW4", "1WW1WW2", "1WW3", "1WW0", "2WW1WW1", "2WW0", "1WW4", "1"]
 BREAKS = ["break", "lunch", "training", "meeting", "after_call_work"]
@@ -73,6 +75,30 @@ class ServerApi:
         await self.session.close()
 
 
+async def known_callers(settings: Settings, limit: int = 60) -> list[tuple[str, str]]:
+    """Customers of the service database to call as (name, mobile number);
+    张三 alone when the database cannot say."""
+    from sqlalchemy import select
+
+    from crm_bridge import db
+    from crm_bridge.models import Customer, CustomerPhone
+
+    engine = db.make_engine(settings.effective_database_url)
+    rows: list[tuple[str, str]] = []
+    try:
+        async with engine.connect() as conn:
+            rows = [(r.name, r.number) for r in (await conn.execute(
+                select(Customer.name, CustomerPhone.number)
+                .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+                .where(CustomerPhone.label == "mobile")
+                .order_by(Customer.id).limit(limit))).all()]
+    except Exception as exc:  # no database yet: the demo still calls
+        log.warning("simulator_no_customers", error=f"{type(exc).__name__}: {exc}"[:200])
+    finally:
+        await engine.dispose()
+    return rows or KNOWN_CALLERS
+
+
 async def run_simulator(settings: Settings, *, agents: int, rate: float, duration: float,
                         talk: float, seed: int | None = None) -> None:
     conn = AmiConnection(settings.ami_host, settings.ami_port, settings.ami_username,
@@ -86,6 +112,7 @@ async def run_simulator(settings: Settings, *, agents: int, rate: float, duratio
     numbers = sorted(load_config(settings.acd_config).numbers)
     ivr_numbers = set(load_menus(settings.ivr_menus).numbers)
     exts = [8001 + i for i in range(agents)]
+    customers = await known_callers(settings)
     await actions.setvar("SIM_AGENT_TALK", str(int(talk)))
     for ext in exts:  # until the server answers (it may still be starting)
         for _ in range(30):
@@ -93,11 +120,13 @@ async def run_simulator(settings: Settings, *, agents: int, rate: float, duratio
                     200, 404, 409, 422):
                 break
             await asyncio.sleep(1)
-    log.info("simulator_started", agents=agents, calls_per_minute=rate)
+    log.info("simulator_started", agents=agents, calls_per_minute=rate,
+             known_callers=len(customers))
     calls: set[asyncio.Task[None]] = set()
 
     async def one_call() -> None:
-        name, number = rng.choice(KNOWN_CALLERS) if rng.random() < 0.15 else random_caller(rng)
+        name, number = (rng.choice(customers) if rng.random() < KNOWN_SHARE
+                        else random_caller(rng))
         patience = rng.randint(20, 90)
         dialled = rng.choice(numbers)
         variables = {"SIM_PATIENCE": str(patience)}
