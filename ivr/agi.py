@@ -24,7 +24,7 @@ from panoramisk.fast_agi import Request
 
 from acd.routing import CustomerLookup, Router
 from ivr.menus import Menus
-from ivr.runner import Booker, IvrSession, Outcome, TicketLookup
+from ivr.runner import Booker, IvrSession, Outcome, TicketLookup, Watchdog
 
 log = structlog.get_logger("ivr.agi")
 
@@ -115,9 +115,12 @@ def hotline_entry(router: Router, menus: Menus, crm: CustomerLookup | None = Non
     variables for the dialplan's Queue()."""
 
     async def entry(request: Request) -> None:
-        # first: clear the dialplan's watchdog, which sends a caller whose
-        # FastAGI server says nothing for 3 s to the general queue
-        await request.send_command("SET VARIABLE TIMEOUT(absolute) 0")
+        # first: the dialplan's watchdog sends a caller whose FastAGI server
+        # says nothing for 3 s to the general queue; from here on it waits
+        # menus.watchdog seconds, kept armed while the menus go on (the
+        # dialplan clears it when AGI() returns, whatever happened here)
+        watchdog = Watchdog(request, menus.watchdog)
+        await watchdog.arm()
         dialled = await get_variable(request, "HOTLINE_DNID")
         caller = request.headers.get("agi_callerid", "")
         caller = "" if caller == "unknown" else caller
@@ -133,7 +136,8 @@ def hotline_entry(router: Router, menus: Menus, crm: CustomerLookup | None = Non
             session = IvrSession(
                 request, menus, card=card, tickets=tickets, zone=zone,
                 on_step=(lambda path, lang: on_step(uid, path, lang)) if on_step else None,
-                booker=booker, call_id=await get_variable(request, "CHANNEL(linkedid)"))
+                booker=booker, call_id=await get_variable(request, "CHANNEL(linkedid)"),
+                watchdog=watchdog)
             try:
                 outcome = await session.run()
             except Exception:  # a fault of ours: the caller goes to an agent, not away

@@ -69,6 +69,10 @@ class Menus(_Strict):
     start: MenuId
     retries: int = Field(default=3, ge=1, le=5)
     timeout: int = Field(default=5, ge=2, le=20)
+    # seconds Asterisk waits for the next word of a server that went quiet in
+    # the middle of the menus before it queues the caller itself (re-armed as
+    # the menus go on; longer than any one prompt or key wait)
+    watchdog: int = Field(default=60, ge=5, le=600)
     agent_queue: dict[Language, str]
     menus: dict[MenuId, Menu] = Field(min_length=1)
 

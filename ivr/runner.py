@@ -16,6 +16,7 @@ open order or a typed order number, read back with digits and a date.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,12 +62,37 @@ class Outcome:
         return ">".join(self.path)
 
 
+class Watchdog:
+    """The dialplan's ``TIMEOUT(absolute)`` on the caller's channel, kept
+    armed while the server talks to the caller: if the server stops sending
+    commands (stalled, frozen, killed), Asterisk ends ``AGI()`` after
+    ``seconds`` and the dialplan's ``T`` extension queues the caller. Re-armed
+    before a command once a third of it has gone, so no single prompt or key
+    wait (well under two thirds) can run into it. The dialplan clears it
+    when ``AGI()`` returns."""
+
+    def __init__(self, request: Request, seconds: int) -> None:
+        self.request, self.seconds = request, seconds
+        self.armed_at: float | None = None
+
+    async def arm(self) -> None:
+        await self.request.send_command(f"SET VARIABLE TIMEOUT(absolute) {self.seconds}")
+        self.armed_at = time.monotonic()
+
+    async def keep_alive(self) -> None:
+        if self.armed_at is not None and time.monotonic() - self.armed_at > self.seconds / 3:
+            await self.arm()
+
+
+
 class IvrSession:
     def __init__(self, request: Request, menus: Menus, *, card: dict[str, Any] | None = None,
                  tickets: TicketLookup | None = None, zone: str = "Asia/Shanghai",
                  on_step: StepHook | None = None, booker: Booker | None = None,
-                 call_id: str = "", today: dt.date | None = None) -> None:
+                 call_id: str = "", today: dt.date | None = None,
+                 watchdog: Watchdog | None = None) -> None:
         self.request = request
+        self.watchdog = watchdog
         self.menus = menus
         self.card = card or {}
         self.tickets = tickets
@@ -88,6 +114,8 @@ class IvrSession:
 
     # ------------------------------------------------------------------ AGI
     async def _cmd(self, command: str) -> dict[str, Any]:
+        if self.watchdog is not None:
+            await self.watchdog.keep_alive()
         result: dict[str, Any] = await self.request.send_command(command)
         if result.get("error") in ("AGIResultHangup", "AGIAppError"):
             raise CallerHungUp(result.get("msg", ""))

@@ -154,6 +154,60 @@ async def test_a_fastagi_server_that_accepts_and_then_says_nothing_costs_the_cal
     assert row.extra and row.extra["ivr_fallback"] is True
 
 
+async def test_a_server_that_goes_quiet_mid_menu_still_gets_its_caller_queued(
+        core: Core, sandbox: Sandbox) -> None:
+    """The watchdog the server keeps armed: a caller whose order lookup never
+    returns is queued by Asterisk itself; a caller who spends longer in the
+    menus than the watchdog (a whole main menu, unanswered, then again) is
+    not cut off, because the server re-arms it as the menus go on, nor, once
+    queued, while waiting longer than the watchdog for an agent."""
+    import asyncio
+    import time
+
+    from acd.routing import Router
+    from ivr.agi import hotline_entry
+    from ivr.menus import load_menus
+
+    released = asyncio.Event()
+
+    async def stuck_lookup(ticket_id: int) -> None:
+        await released.wait()  # the server goes quiet on this caller
+
+    menus = load_menus().model_copy(update={"watchdog": 30})
+    main = prompt_seconds(sandbox, "zh", "main-menu")
+    assert main < menus.watchdog * 2 / 3  # else the menus themselves would need more
+    core.agi.routes["hotline"] = hotline_entry(Router(core.acd_config, core.crm), menus,
+                                               core.crm, stuck_lookup,
+                                               on_step=core.tracker.note_ivr)
+    stuck, patient = "13900007777", "13900008888"
+    # the patient caller: 中文, then nothing through the main menu, its timeout
+    # and notice, and 0 while the main menu plays a second time
+    second_main = 1 + main + menus.timeout + prompt_seconds(sandbox, "zh", "timeout")
+    wait = menus.watchdog + 3  # the 0 comes after the watchdog would have gone off
+    assert second_main + 1 < wait < second_main + main - 2, (second_main, wait)
+    started = time.monotonic()
+    try:
+        joined = await asyncio.gather(walk(core, "1WW4WWW12345#", stuck, patience=45),
+                                      # and then waits in the queue longer than the
+                                      # watchdog: the dialplan cleared it
+                                      walk(core, "1" + "W" * wait + "0", patient,
+                                           patience=menus.watchdog + 10))
+        queued_after = time.monotonic() - started
+    finally:
+        released.set()
+    assert joined[0][stuck] == "general-service"
+    assert joined[1][patient] == "general-service"
+    assert queued_after < 60
+    quiet = await record(core, stuck)
+    assert quiet.extra and quiet.extra["ivr_fallback"] is True
+    assert quiet.ivr_path.startswith("language:1>main:4>ticket:12345"), quiet.ivr_path
+    kept = await record(core, patient)
+    assert kept.ivr_path == "language:1>main:t>main:0", kept.ivr_path
+    assert not (kept.extra or {}).get("ivr_fallback"), kept.extra
+    assert (kept.outcome, kept.extra["queues"]) == ("abandoned", ["general-service"])
+    assert kept.wait_seconds is not None and kept.wait_seconds > menus.watchdog
+
+
 async def test_a_fault_in_a_menu_handler_sends_the_caller_to_an_agent(core: Core) -> None:
     from acd.routing import Router
     from ivr.agi import hotline_entry
