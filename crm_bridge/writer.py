@@ -37,6 +37,10 @@ FIELDS = ("linkedid", "caller_number", "caller_name", "dialled", "started_at", "
           "ticket_id", "extra")
 
 
+# calls nobody saw, from Asterisk's ledger (cti.ledger): for the writer only
+BACKFILL_TOPIC = "ledger.backfill"
+
+
 def outcome_of(call: Call) -> CallOutcome:
     if call.answered_at is not None:
         return CallOutcome.ANSWERED
@@ -83,7 +87,9 @@ def record_of(call: Call) -> dict[str, Any]:
                   "states": [s.value for s in call.states],
                   "agents": [{"agent": a, "seconds": secs} for a, secs in agents.items()],
                   "agent_spans": [{"agent": a, "from": f, "to": t}
-                                  for a, f, t in call.agent_spans]},
+                                  for a, f, t in call.agent_spans],
+                  # True: from Asterisk's ledger, the server saw none of it
+                  **({"backfilled": True} if call.backfilled else {})},
     }
 
 
@@ -114,7 +120,7 @@ class CallRecordWriter:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.retry_initial, self.retry_max = retry_initial, retry_max
-        self._sub = bus.queue("call.ended", maxsize=0)  # never drops
+        self._sub = bus.queue("call.ended", BACKFILL_TOPIC, maxsize=0)  # never drops
         self.written = 0  # rows this process inserted
         self.batches = 0
         self.database_ok: bool | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from crm_bridge.services import CrmService
 from crm_bridge.tickets import TicketService
 from crm_bridge.wrapups import WrapUpStore
 from crm_bridge.writer import CallRecordWriter
-from cti import paths, sandbox
+from cti import ledger, paths, sandbox
 from cti.ami import AmiActions, AmiConnection
 from cti.api_acd import add_acd_routes
 from cti.api_console import add_console_routes
@@ -176,6 +177,28 @@ async def acd_upkeep(core: Core, interval: float = 0.5) -> None:
                 seen_resync = 0
 
 
+async def ledger_upkeep(core: Core, every: float = 60.0) -> None:
+    """After each resync, and every ``every`` s: the calls Asterisk's ledger
+    has that nobody recorded (see cti.ledger)."""
+    seen_resync, last = 0, 0.0
+    while True:
+        await asyncio.sleep(0.5)
+        session = core.pump.resynced_session
+        due = session != seen_resync or time.monotonic() - last >= every
+        if not (due and core.pump.in_sync and core.schema_ready and core.pump.last_resync):
+            continue
+        seen_resync, last = session, time.monotonic()
+        resynced_at = float(core.pump.last_resync["at"])  # type: ignore[arg-type]
+        try:
+            done = await ledger.sweep(core.actions, core.tracker, core.bus, core.writer,
+                                      core.engine, resynced_at)
+        except Exception as exc:  # AMI gone again: the next resync sweeps
+            log.warning("ledger_sweep_failed", error=f"{type(exc).__name__}: {exc}"[:200])
+            continue
+        if done["backfilled"] or done["bad"]:
+            log.info("ledger_swept", **done)
+
+
 async def keep_live_calls(core: Core, interval: float = 0.5) -> None:
     """Save the live calls when they changed, at most every ``interval`` s,
     after spooling the ones that ended (see cti.livestore)."""
@@ -210,6 +233,7 @@ async def running(core: Core) -> AsyncIterator[Core]:
         core.tasks.append(asyncio.create_task(keep_live_calls(core), name="live-call-store"))
         core.tasks.append(asyncio.create_task(core.intervals.run(), name="agent-intervals"))
         core.tasks.append(asyncio.create_task(acd_upkeep(core), name="acd-upkeep"))
+        core.tasks.append(asyncio.create_task(ledger_upkeep(core), name="ledger-upkeep"))
         if core.webhook is not None:
             core.tasks.append(asyncio.create_task(core.webhook.run(), name="crm-webhook"))
         log.info("core_started", ami=f"{core.settings.ami_host}:{core.settings.ami_port}",

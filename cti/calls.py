@@ -123,6 +123,7 @@ class Call:
     resynced: bool = False  # rebuilt from a snapshot after a reconnect
     restored: bool = False  # carried over a CTI restart (see cti.livestore)
     end_observed: bool = True  # False: found gone at a resync, end time estimated
+    backfilled: bool = False  # rebuilt from Asterisk's ledger after it ended (cti.ledger)
     legs: dict[str, Leg] = field(default_factory=dict)
     # (agent, from, to): each stretch an agent's phone was bridged on this call
     agent_spans: list[tuple[str, float, float]] = field(default_factory=list)
@@ -250,6 +251,10 @@ class CallTracker:
 
     def get(self, call_id: str) -> Call | None:
         return self.calls.get(call_id)
+
+    def knows(self, call_id: str) -> bool:
+        """Live, or ended lately (its record is on its way to the database)."""
+        return call_id in self.calls or call_id in self._ended
 
     def call_of_channel(self, uniqueid: str) -> Call | None:
         cid = self._leg_call.get(uniqueid)

@@ -41,6 +41,15 @@ def sandbox() -> Sandbox:
     return box
 
 
+@pytest.fixture(autouse=True)
+def empty_ledger(sandbox: Sandbox) -> None:
+    """Each test starts with an empty ledger (cti.ledger): the calls of the
+    tests before would otherwise be calls nobody recorded, for this test's
+    new database, and be backfilled into it."""
+    with contextlib.suppress(SandboxError):  # a test that stopped Asterisk starts it again
+        sandbox.cli("database deltree hotline-ledger")
+
+
 @pytest.fixture(scope="session")
 def creds(sandbox: Sandbox) -> AmiCredentials:
     c = sandbox.credentials()
