@@ -248,17 +248,18 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     if args.action == "check":
         from ivr.menus import load_menus
 
-        needed = load_menus(settings.ivr_menus).prompts_used()
-        problems = check(catalogue, sounds, needed)
+        menus = load_menus(settings.ivr_menus)
+        problems = check(catalogue, sounds, menus.prompts_used(), menus.longest_prompt)
         for line in problems[:10]:
             print(line, file=sys.stderr)
         if len(problems) > 10:
             print(f"... and {len(problems) - 10} more", file=sys.stderr)
         if problems:
-            return _fail(EXIT_CONFIG, f"prompts check: {len(problems)} missing "
-                                      f"(run 'hotline prompts build')")
+            return _fail(EXIT_CONFIG, f"prompts check: {len(problems)} problems "
+                                      f"(missing ones: run 'hotline prompts build')")
         print(f"{sounds}: all {len(catalogue.prompts)} prompts built in "
-              f"{', '.join(catalogue.languages)}; every prompt the menus use is there")
+              f"{', '.join(catalogue.languages)}; every prompt the menus use is there, none "
+              f"longer than {menus.longest_prompt:.0f} s")
         return 0
 
     def progress(done: int, total: int) -> None:

@@ -92,6 +92,14 @@ class Menus(_Strict):
             raise ValueError("; ".join(problems))
         return self
 
+    @property
+    def longest_prompt(self) -> float:
+        """Seconds a prompt may last: with the watchdog re-armed once a third
+        has gone (ivr.runner.Watchdog), one command has two thirds of it, less
+        the longest key wait that can follow a prompt in the same command
+        (typing an order number)."""
+        return self.watchdog * 2 / 3 - KEY_WAIT_SECONDS
+
     def agent_queue_for(self, language: str | None) -> str:
         """The queue "an agent" means for a caller of this language."""
         found = self.agent_queue.get(language or "zh")  # type: ignore[call-overload]
@@ -116,6 +124,8 @@ class Menus(_Strict):
                     out.append((("menus", mid, "keys", key, "queue"), a.queue))
         return out
 
+
+KEY_WAIT_SECONDS = 8  # how long the self-services wait for typed digits (GET DATA)
 
 # the prompts the self-services say (ivr/services.py)
 SERVICE_PROMPTS = {

@@ -19,6 +19,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import wave
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,14 +168,26 @@ def build(cat: Catalogue, sounds: Path, *, recorded: Path = RECORDED, force: boo
     return result
 
 
-def check(cat: Catalogue, sounds: Path, needed: Iterable[str]) -> list[str]:
+def seconds(path: Path) -> float:
+    with wave.open(str(path)) as w:
+        return float(w.getnframes()) / float(w.getframerate())
+
+
+def check(cat: Catalogue, sounds: Path, needed: Iterable[str],
+          longest: float | None = None) -> list[str]:
     """What a caller would miss: prompts the menus use that the catalogue
-    lacks, and catalogue prompts not built in every language."""
+    lacks, catalogue prompts not built in every language, and (``longest``)
+    prompts too long for the IVR's watchdog, which would cut the caller off
+    in the middle of one and queue them."""
     problems = [f"prompt {pid!r} is used but not in the catalogue"
                 for pid in sorted(set(needed) - set(cat.prompts))]
     for pid in cat.prompts:
         for lang in cat.languages:
-            if not sound_file(sounds, lang, pid).exists():
-                problems.append(f"prompt {pid!r} ({lang}) is not built: "
-                                f"{sound_file(sounds, lang, pid)}")
+            path = sound_file(sounds, lang, pid)
+            if not path.exists():
+                problems.append(f"prompt {pid!r} ({lang}) is not built: {path}")
+            elif longest is not None and (length := seconds(path)) > longest:
+                problems.append(f"prompt {pid!r} ({lang}) lasts {length:.1f} s, longer than "
+                                f"the {longest:.0f} s the IVR's watchdog allows: shorten it, "
+                                f"or raise watchdog in the menus file")
     return problems

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from panoramisk.fast_agi import Request
 
-from ivr.menus import Action, Menu, Menus
+from ivr.menus import KEY_WAIT_SECONDS, Action, Menu, Menus
 from ivr.prompts import playback_name
 
 log = structlog.get_logger("ivr.runner")
@@ -233,7 +233,7 @@ class IvrSession:
         ticket = self._open_order()
         if ticket is None:
             prompt = playback_name(self.language or "zh", "enter-ticket")
-            result = await self._cmd(f"GET DATA {prompt} 8000 10")
+            result = await self._cmd(f"GET DATA {prompt} {KEY_WAIT_SECONDS * 1000} 10")
             typed = str(result.get("result", ("", ""))[0])
             self.step(f"ticket:{typed or 't'}")
             found = await self.tickets(int(typed)) if typed.isdigit() and self.tickets else None
@@ -257,7 +257,7 @@ class IvrSession:
         exists, so the answer does not tell which order numbers are real; the
         digits typed are not recorded, only ``verify:ok``/``no``/``t``."""
         prompt = playback_name(self.language or "zh", "enter-phone-tail")
-        result = await self._cmd(f"GET DATA {prompt} 8000 4")
+        result = await self._cmd(f"GET DATA {prompt} {KEY_WAIT_SECONDS * 1000} 4")
         typed = str(result.get("result", ("", ""))[0])
         ok = ticket is not None and len(typed) == 4 and typed in ticket.get("phone_tails", ())
         self.step(f"verify:{'ok' if ok else 'no' if typed else 't'}")

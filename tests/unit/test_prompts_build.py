@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.prompts import Catalogue, build, check, sound_file, tools_missing
+from ivr.prompts import Catalogue, build, check, seconds, sound_file, tools_missing
 
 CAT = Catalogue(voices={"zh": "cmn", "en": "en-us"}, prompts={
     "welcome": {"zh": "您好，欢迎致电。", "en": "Welcome."},
@@ -56,3 +56,16 @@ def test_check_names_prompts_missing_from_the_catalogue_or_not_built(tmp_path: P
     assert any("'welcome' (zh) is not built" in p for p in problems)
     build(CAT, sounds, recorded=tmp_path / "none")
     assert check(CAT, sounds, {"welcome"}) == []
+    # a prompt the IVR's watchdog would cut off in the middle
+    longest = max(seconds(sound_file(sounds, lang, pid)) for pid in CAT.prompts
+                  for lang in CAT.languages)
+    assert check(CAT, sounds, {"welcome"}, longest=longest) == []
+    too_long = check(CAT, sounds, {"welcome"}, longest=longest - 0.05)
+    assert too_long and all("longer than" in p and "watchdog" in p for p in too_long)
+
+
+def test_the_catalogue_s_prompts_fit_the_menus_watchdog() -> None:
+    from ivr.menus import load_menus
+
+    menus = load_menus()
+    assert 20 < menus.longest_prompt < menus.watchdog  # the product's: 32 s of 60
