@@ -160,6 +160,13 @@ async def ensure_schema(core: Core) -> None:
         return
 
 
+def unhandled_resync(core: Core, seen: int) -> int:
+    """The AMI session of a resync newer than ``seen``, once the core is in
+    sync with Asterisk and the database is ready; else 0."""
+    session = core.pump.resynced_session
+    return session if session != seen and core.pump.in_sync and core.schema_ready else 0
+
+
 async def acd_upkeep(core: Core, interval: float = 0.5) -> None:
     """Wrap-ups end on time; after each resync, members Asterisk lost (it
     restarted) are put back as the database remembers them."""
@@ -167,8 +174,7 @@ async def acd_upkeep(core: Core, interval: float = 0.5) -> None:
     while True:
         await asyncio.sleep(interval)
         core.board.tick()
-        session = core.pump.resynced_session
-        if session != seen_resync and core.pump.in_sync and core.schema_ready:
+        if session := unhandled_resync(core, seen_resync):
             seen_resync = session
             try:
                 await core.acd.reconcile()
@@ -183,12 +189,13 @@ async def ledger_upkeep(core: Core, every: float = 60.0) -> None:
     seen_resync, last = 0, 0.0
     while True:
         await asyncio.sleep(0.5)
-        session = core.pump.resynced_session
-        due = session != seen_resync or time.monotonic() - last >= every
-        if not (due and core.pump.in_sync and core.schema_ready and core.pump.last_resync):
+        session = unhandled_resync(core, seen_resync)
+        periodic = seen_resync and core.pump.in_sync and time.monotonic() - last >= every
+        if not (session or periodic):
             continue
-        seen_resync, last = session, time.monotonic()
-        resynced_at = float(core.pump.last_resync["at"])  # type: ignore[arg-type]
+        seen_resync, last = session or seen_resync, time.monotonic()
+        resync = core.pump.last_resync or {"at": 0.0}  # set by the resync seen
+        resynced_at = float(resync["at"])  # type: ignore[arg-type]
         try:
             done = await ledger.sweep(core.actions, core.tracker, core.bus, core.writer,
                                       core.engine, resynced_at)

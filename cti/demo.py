@@ -31,10 +31,10 @@ def _alive(pidfile: Path) -> int | None:
         pid = int(pidfile.read_text())
     except (FileNotFoundError, ValueError):
         return None
-    return pid if _running(pid) else None
+    return pid if process_running(pid) else None
 
 
-def _running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
     """Alive, and not a zombie waiting for a parent that does not reap (the
     demo's processes outlive the ``demo start`` that spawned them)."""
     try:
@@ -154,7 +154,7 @@ def stop(settings: Settings) -> int:
                 os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
-                if not _running(pid):
+                if not process_running(pid):
                     break
                 time.sleep(0.1)
             else:

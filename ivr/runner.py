@@ -84,7 +84,6 @@ class Watchdog:
             await self.arm()
 
 
-
 class IvrSession:
     def __init__(self, request: Request, menus: Menus, *, card: dict[str, Any] | None = None,
                  tickets: TicketLookup | None = None, zone: str = "Asia/Shanghai",
@@ -232,9 +231,7 @@ class IvrSession:
         self.menu = "repair_status"
         ticket = self._open_order()
         if ticket is None:
-            prompt = playback_name(self.language or "zh", "enter-ticket")
-            result = await self._cmd(f"GET DATA {prompt} {KEY_WAIT_SECONDS * 1000} 10")
-            typed = str(result.get("result", ("", ""))[0])
+            typed = await self._typed("enter-ticket", 10)
             self.step(f"ticket:{typed or 't'}")
             found = await self.tickets(int(typed)) if typed.isdigit() and self.tickets else None
             # nothing typed: nothing to check; the caller's own order: no question
@@ -244,6 +241,12 @@ class IvrSession:
                 return
             ticket = found
         await self.say_status(ticket)
+
+    async def _typed(self, pid: str, max_digits: int) -> str:
+        """Play a prompt and take up to ``max_digits`` digits (# ends them)."""
+        prompt = playback_name(self.language or "zh", pid)
+        result = await self._cmd(f"GET DATA {prompt} {KEY_WAIT_SECONDS * 1000} {max_digits}")
+        return str(result.get("result", ("", ""))[0])
 
     def _owns(self, ticket: dict[str, Any] | None) -> bool:
         """The caller rings from a number of the order's customer."""
@@ -256,9 +259,7 @@ class IvrSession:
         the last four digits of a number on it. Asked whether or not the order
         exists, so the answer does not tell which order numbers are real; the
         digits typed are not recorded, only ``verify:ok``/``no``/``t``."""
-        prompt = playback_name(self.language or "zh", "enter-phone-tail")
-        result = await self._cmd(f"GET DATA {prompt} {KEY_WAIT_SECONDS * 1000} 4")
-        typed = str(result.get("result", ("", ""))[0])
+        typed = await self._typed("enter-phone-tail", 4)
         ok = ticket is not None and len(typed) == 4 and typed in ticket.get("phone_tails", ())
         self.step(f"verify:{'ok' if ok else 'no' if typed else 't'}")
         self.wrong_tails += not ok

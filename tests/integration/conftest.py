@@ -102,10 +102,10 @@ async def hangup_all(actions: AmiActions) -> None:
     for ch in await actions.core_show_channels():
         with contextlib.suppress(AmiError):
             await actions.hangup(ch.text("Channel"))
-    await wait_async(lambda: _no_channels(actions), timeout=10, what="no channels left")
+    await wait_async(lambda: no_channels(actions), timeout=10, what="no channels left")
 
 
-async def _no_channels(actions: AmiActions) -> bool:
+async def no_channels(actions: AmiActions) -> bool:
     return not await actions.core_show_channels()
 
 
@@ -165,6 +165,24 @@ async def sim_phones(actions: AmiActions, **settings: str) -> AsyncIterator[None
         for name in settings:
             with contextlib.suppress(AmiError):
                 await actions.setvar(name, "")
+
+
+@contextlib.asynccontextmanager
+async def silent_agi_server() -> AsyncIterator[tuple[int, list[asyncio.StreamWriter]]]:
+    """A FastAGI port held by a hung process: it accepts, reads the headers,
+    never answers. Yields the port and the connections it held."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(stall, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], held
+    finally:
+        for w in held:
+            w.close()
+        server.close()
 
 
 async def place_call(actions: AmiActions, name: str, number: str, patience: int = 30) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from cti.ami import AmiActions
+from cti.demo import process_running
 from cti.sandbox import AmiCredentials
 from tests.integration.conftest import wait_until
 from tests.support.postgres import free_port
@@ -31,14 +32,6 @@ def hotline(env: dict[str, str], *args: str,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "cti.cli", *args], env=env, text=True,
                           capture_output=True, timeout=timeout, check=False)
-
-
-def running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rpartition(")")[2].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 class Console:
@@ -95,7 +88,7 @@ async def test_the_demo_starts_takes_calls_pops_known_callers_cards_and_stops(
     try:
         assert started.returncode == 0, (started.stdout, started.stderr)
         assert f"{base}/console" in started.stdout and f"{base}/healthz" in started.stdout
-        assert set(pids) == {"serve", "simulator"} and all(map(running, pids.values()))
+        assert set(pids) == {"serve", "simulator"} and all(map(process_running, pids.values()))
 
         # the consoles' passwords: generated, readable by root alone
         passwords_file = demo / "console-passwords.txt"
@@ -141,6 +134,6 @@ async def test_the_demo_starts_takes_calls_pops_known_callers_cards_and_stops(
         stopped = await asyncio.to_thread(hotline, env, "demo", "stop")
     assert stopped.returncode == 0, stopped.stderr
     assert "stopped serve" in stopped.stdout and "stopped simulator" in stopped.stdout
-    assert not any(map(running, pids.values())), "a demo process outlived 'demo stop'"
+    assert not any(map(process_running, pids.values())), "a demo process outlived 'demo stop'"
     for log in ("serve.log", "simulator.log"):
         assert creds.secret not in (demo / log).read_text(errors="replace"), log

@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 from crm_bridge.models import CallRecord, ServiceOutlet
 from cti.app import Core
 from cti.sandbox import Sandbox
-from tests.integration.conftest import wait_async, wait_until
+from tests.integration.conftest import silent_agi_server, wait_async, wait_until
 
 IVR_NUMBER = "Local/4008008000@hotline"
 
@@ -72,16 +72,10 @@ async def test_keys_lead_to_the_queue_in_the_callers_language(core: Core) -> Non
 
 def prompt_seconds(sandbox: Sandbox, lang: str, *ids: str) -> float:
     """How long the sandbox's rendered prompts play."""
-    import wave
-
-    from ivr.prompts import sound_file
+    from ivr.prompts import seconds, sound_file
 
     sounds = sandbox.layout().host_base / "data" / "sounds"
-    total = 0.0
-    for pid in ids:
-        with wave.open(str(sound_file(sounds, lang, pid))) as w:
-            total += w.getnframes() / w.getframerate()
-    return total
+    return sum(seconds(sound_file(sounds, lang, pid)) for pid in ids)
 
 
 async def test_a_caller_who_presses_nothing_at_the_language_menu_goes_on_in_mandarin(
@@ -127,26 +121,14 @@ async def test_with_the_fastagi_server_down_the_caller_still_reaches_the_general
 async def test_a_fastagi_server_that_accepts_and_then_says_nothing_costs_the_caller_3_s(
     core: Core
 ) -> None:
-    import asyncio
     import time
 
-    held: list[asyncio.StreamWriter] = []
-
-    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)  # reads the headers, never answers, never closes
-
-    server = await asyncio.start_server(stall, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    await core.actions.setvar("HOTLINE_AGI", f"agi://127.0.0.1:{port}")
-    number = "13900007778"
-    started = time.monotonic()
-    try:
+    async with silent_agi_server() as (port, held):
+        await core.actions.setvar("HOTLINE_AGI", f"agi://127.0.0.1:{port}")
+        number = "13900007778"
+        started = time.monotonic()
         joined = await walk(core, "", number)
         waited = time.monotonic() - started
-    finally:
-        for w in held:
-            w.close()
-        server.close()
     assert held, "Asterisk never connected to the stalled server"
     assert joined[number] == "general-service"
     assert 2.5 < waited < 8, f"the caller waited {waited:.1f} s for the general queue"

@@ -20,12 +20,13 @@ from cti.sandbox import AmiCredentials
 from tests.integration.conftest import (
     QUEUE,
     hangup_all,
+    no_channels,
     place_call,
     running_core,
+    silent_agi_server,
     sim_phones,
     wait_async,
 )
-from tests.support.postgres import free_port
 
 AGENT = "Local/8701@sim-agent-phone/n"
 
@@ -42,15 +43,9 @@ async def test_calls_no_server_saw_are_written_once_from_the_ledger(
     # no server: a hung process holds the FastAGI port (it accepts and never
     # answers), so each caller spends the dialplan's 3 s watchdog there before
     # the dialplan queues them itself; one hangs up before that
-    async def hung(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # until Asterisk gives up and closes
-        writer.close()
-
-    port = free_port()
-    silent = await asyncio.start_server(hung, "127.0.0.1", port)
-    await ami.setvar("HOTLINE_AGI", f"agi://127.0.0.1:{port}")
     began = time.time()
-    async with sim_phones(ami, SIM_AGENT_TALK_8701="3"):
+    async with silent_agi_server() as (port, _), sim_phones(ami, SIM_AGENT_TALK_8701="3"):
+        await ami.setvar("HOTLINE_AGI", f"agi://127.0.0.1:{port}")
         await ami.queue_add(QUEUE, AGENT, member_name="8701")
         try:
             await place_call(ami, "张三", "13800138000", patience=30)  # the agent takes it
@@ -59,10 +54,9 @@ async def test_calls_no_server_saw_are_written_once_from_the_ledger(
             await ami.originate("Local/4008008000@hotline", context="sim-caller", exten="s",
                                 caller_id='"王五" <13900002222>',
                                 variables={"SIM_PATIENCE": "0"})  # hangs up at once
-            await wait_async(lambda: _no_channels(ami), 30, "every call to end")
+            await wait_async(lambda: no_channels(ami), 30, "every call to end")
         finally:
             await ami.queue_remove(QUEUE, AGENT)
-            silent.close()
     ended = time.time()
     assert len(await ledger.entries(ami)) == 3
 
@@ -105,7 +99,3 @@ async def test_calls_no_server_saw_are_written_once_from_the_ledger(
 async def _count(engine: AsyncEngine, n: int) -> dict[str, CallRecord] | None:
     got = await rows(engine)
     return got if len(got) >= n else None
-
-
-async def _no_channels(actions: AmiActions) -> bool:
-    return not await actions.core_show_channels()
