@@ -1,7 +1,7 @@
 # The hotline CTI server. Two commands do all set-up on a fresh Debian or
 # Ubuntu machine, as root:
 #   make demo   Asterisk sandbox + server + call simulator; prints the URLs
-#   make test   lint, types, and the whole suite against the real Asterisk
+#   make test   lint, layering, types, and the whole suite against the real Asterisk
 #               sandbox and a throwaway PostgreSQL; stops them afterwards
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -72,6 +72,7 @@ down: demo-stop
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -81,6 +82,7 @@ unit: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/mypy
 	$(BIN)/hotline asterisk up
 	$(BIN)/hotline prompts build

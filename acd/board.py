@@ -1,20 +1,20 @@
 """The live ACD board: every agent's state and every queue's waiting callers,
-driven by AMI events (not by polling), rebuilt from QueueStatus after each
-(re)connect.
+driven by the core's domain events (not by polling), rebuilt from the
+QueueStatus snapshot of each ``asterisk.resynced``.
 
 Agent states (named, one at a time, by precedence):
 
     logged_out   in no queue
-    ringing      a queue call is ringing their device       (AgentCalled)
-    on_call      talking                                    (AgentConnect)
+    ringing      a call is ringing their device             (agent.ringing)
+    on_call      talking                                    (agent.connected)
     on_hold      their call is on hold                      (call.state on_hold)
-    wrap_up      after a call, for the queue's wrap-up time (AgentComplete)
-    paused       paused, with a reason                      (QueueMemberPause)
+    wrap_up      after a call, for the queue's wrap-up time (agent.released)
+    paused       paused, with a reason                      (member.paused)
     available    waiting for a call
 
-Every change closes an interval ``(agent, state, reason, start, end, call)``
-published as ``acd.interval``; the current state goes out as
-``acd.agent``. Queue callers come from QueueCallerJoin / Leave / Abandon.
+Every change closes an interval ``(agent, state, reason, start, end, call)``;
+the notifier publishes it as ``acd.interval``, and the current state as
+``acd.agent``. Queue callers come from ``queue.joined/left/abandoned``.
 Asterisk keeps the members, so a CTI restart loses nothing: ``rebuild``
 reads them back (paused and reason, in a call or not, last call for the
 wrap-up still running).
@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,9 +33,16 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from acd.config import AcdConfig, wrap_up_ends
-from cti.ami.parser import AmiMessage
-from cti.bus import EventBus
-from cti.calls import CallState, CallStateChange, CallTracker
+from acd.notifier import AcdNotifier
+from cti.calls.events import (
+    AgentLegEvent,
+    CallStateChange,
+    MemberChange,
+    QueueCaller,
+    Resynced,
+)
+from cti.calls.model import CallState
+from cti.calls.tracker import CallTracker
 
 log = structlog.get_logger("acd.board")
 
@@ -48,14 +55,6 @@ class AgentState(enum.StrEnum):
     ON_HOLD = "on_hold"
     WRAP_UP = "wrap_up"
     PAUSED = "paused"
-
-
-class PauseReason(enum.StrEnum):
-    BREAK = "break"
-    LUNCH = "lunch"
-    TRAINING = "training"
-    MEETING = "meeting"
-    AFTER_CALL_WORK = "after_call_work"
 
 
 # device states app_queue reports for a member (Status)
@@ -110,43 +109,21 @@ class Waiting:
 
 
 class Board:
-    def __init__(self, config: AcdConfig, bus: EventBus, *,
+    """The live state of agents and queues. Its handlers are the ACD's bus
+    subscriptions (acd/bus_consume.py); it never reads AMI."""
+
+    def __init__(self, config: AcdConfig, notifier: AcdNotifier, *,
                  clock: Callable[[], float] = time.time, zone: str = "Asia/Shanghai",
                  calls: CallTracker | None = None) -> None:
         self.config = config
         self.calls = calls  # to find an agent's call again after a rebuild
-        self.bus = bus
+        self.notifier = notifier
         self.clock = clock
         self.zone = ZoneInfo(zone)
         self.agents: dict[str, AgentLive] = {}
         self.waiting: dict[str, dict[str, Waiting]] = {q: {} for q in config.queues}
         self._day = self._today()
         self._transfer_legs: dict[str, str] = {}  # an agent's phone dialled by a transfer -> agent
-        self._handlers: dict[str, Callable[[AmiMessage, float], None]] = {
-            "QueueMemberAdded": self._on_member,
-            "QueueMemberStatus": self._on_member,
-            "QueueMemberPause": self._on_member,
-            "QueueMemberPenalty": self._on_member,
-            "QueueMemberRemoved": self._on_removed,
-            "AgentCalled": self._on_called,
-            "AgentRingNoAnswer": self._on_not_answered,
-            "AgentDump": self._on_not_answered,
-            "AgentConnect": self._on_connect,
-            "AgentComplete": self._on_complete,
-            "UserEvent": self._on_transfer_leg,
-            "DialEnd": self._on_transfer_answered,
-            "Hangup": self._on_transfer_leg_gone,
-            "QueueCallerJoin": self._on_join,
-            "QueueCallerLeave": self._on_leave,
-            "QueueCallerAbandon": self._on_leave,
-        }
-        self._unsubscribe = [bus.subscribe(f"ami.{name}", self._on_ami) for name in self._handlers]
-        self._unsubscribe.append(bus.subscribe("call.state", self._on_call_state))
-        self._unsubscribe.append(bus.subscribe("ami.resynced", self._on_resynced))
-
-    def close(self) -> None:
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
 
     # ------------------------------------------------------------------ reading
     def agent(self, code: str) -> AgentLive:
@@ -180,94 +157,85 @@ class Board:
             "agents_available": len(by_state[AgentState.AVAILABLE.value]),
         }
 
-    # ------------------------------------------------------------------ events
-    def _on_ami(self, topic: str, msg: AmiMessage) -> None:
-        handler = self._handlers.get(msg.name)
-        if handler is not None:
-            ts = msg.get("Timestamp")
-            handler(msg, float(ts) if isinstance(ts, str) else self.clock())
+    # ------------------------------------------------------------------ members
+    def on_member(self, topic: str, m: MemberChange) -> None:
+        """Added, status, paused, penalty: app_queue's view of the member."""
+        a = self.agent(m.agent)
+        joined = bool(m.queue) and m.queue not in a.queues
+        if m.queue:
+            a.queues[m.queue] = m.penalty or 0
+        a.device = m.interface or a.device
+        if m.paused is not None:
+            a.paused = m.paused
+            a.pause_reason = m.reason if m.paused else None
+        self._recompute(a, m.at)
+        if joined and m.queue in self.config.queues:
+            self._publish_queue(m.queue)
 
-    def _member(self, msg: AmiMessage) -> AgentLive | None:
-        code = msg.text("MemberName", "")
-        return self.agent(code) if code else None
-
-    def _on_member(self, msg: AmiMessage, at: float) -> None:
-        a = self._member(msg)
-        if a is None:
-            return
-        queue = msg.text("Queue", "")
-        joined = bool(queue) and queue not in a.queues
-        if queue:
-            a.queues[queue] = int(msg.text("Penalty", "0") or 0)
-        a.device = msg.text("Interface", a.device or "") or a.device
-        if "Paused" in msg:
-            a.paused = msg.text("Paused", "0") == "1"
-            a.pause_reason = (msg.text("PausedReason", "") or msg.text("Reason", "")) \
-                if a.paused else None
-        self._recompute(a, at)
-        if joined and queue in self.config.queues:
-            self._publish_queue(queue)
-
-    def _on_removed(self, msg: AmiMessage, at: float) -> None:
-        a = self._member(msg)
-        if a is None:
-            return
-        queue = msg.text("Queue", "")
-        a.queues.pop(queue, None)
-        if queue in self.config.queues:
-            self._publish_queue(queue)
+    def on_member_removed(self, topic: str, m: MemberChange) -> None:
+        a = self.agent(m.agent)
+        a.queues.pop(m.queue, None)
+        if m.queue in self.config.queues:
+            self._publish_queue(m.queue)
         if not a.queues:
             a.paused, a.pause_reason, a.device = False, None, None
             a.activity, a.call_id, a.wrap_until = None, None, None
-        self._recompute(a, at)
+        self._recompute(a, m.at)
 
-    def _on_called(self, msg: AmiMessage, at: float) -> None:
-        a = self._member(msg)
-        if a is not None and a.activity is None:
-            a.activity, a.call_id = AgentState.RINGING, msg.text("Linkedid", "") or None
-            self._recompute(a, at)
-
-    def _on_not_answered(self, msg: AmiMessage, at: float) -> None:
-        a = self._member(msg)
-        if a is not None and a.activity is AgentState.RINGING:
-            a.activity, a.call_id = None, None
-            self._recompute(a, at)
-
-    def _on_connect(self, msg: AmiMessage, at: float) -> None:
-        a = self._member(msg)
-        if a is not None:
-            a.activity, a.call_id = AgentState.ON_CALL, msg.text("Linkedid", "") or a.call_id
-            a.wrap_until = None
-            self._recompute(a, at)
-
-    def _on_complete(self, msg: AmiMessage, at: float) -> None:
-        a = self._member(msg)
-        if a is None:
+    # ------------------------------------------------------------------ agent legs
+    def on_ringing(self, topic: str, e: AgentLegEvent) -> None:
+        if e.via_queue:
+            a = self.agent(e.agent)
+            if a.activity is None:
+                a.activity, a.call_id = AgentState.RINGING, e.call_id or None
+                self._recompute(a, e.at)
             return
+        # an agent's phone dialled by a transfer, not by a queue
+        t = self.agents.get(e.agent)
+        if t is not None and t.queues:
+            self._drop_transfer_leg(t)
+            t.activity, t.call_id = AgentState.RINGING, e.call_id or None
+            t.transfer_leg = e.leg or None
+            if t.transfer_leg:
+                self._transfer_legs[t.transfer_leg] = t.code
+            self._recompute(t, e.at)
+
+    def on_not_answered(self, topic: str, e: AgentLegEvent) -> None:
+        if not e.via_queue:
+            self._transfer_leg_over(e)
+            return
+        a = self.agent(e.agent)
+        if a.activity is AgentState.RINGING:
+            a.activity, a.call_id = None, None
+            self._recompute(a, e.at)
+
+    def on_connected(self, topic: str, e: AgentLegEvent) -> None:
+        if not e.via_queue:
+            t = self._transfer_agent(e.leg)
+            if t is not None and t.activity is AgentState.RINGING:
+                t.activity = AgentState.ON_CALL
+                self._recompute(t, e.at)
+            return
+        a = self.agent(e.agent)
+        a.activity, a.call_id = AgentState.ON_CALL, e.call_id or a.call_id
+        a.wrap_until = None
+        self._recompute(a, e.at)
+
+    def on_released(self, topic: str, e: AgentLegEvent) -> None:
+        """app_queue is done with the member: the queue's wrap-up runs."""
+        a = self.agent(e.agent)
         self._roll_day()
         a.calls_today += 1
-        a.last_call_at = at
-        wrap = self.config.queue(msg.text("Queue", "")).wrapup_seconds \
-            if msg.text("Queue", "") in self.config.queues else 0
-        a.wrap_call_id = a.call_id or msg.text("Linkedid", "") or None
+        a.last_call_at = e.at
+        wrap = self.config.queue(e.queue).wrapup_seconds if e.queue in self.config.queues else 0
+        a.wrap_call_id = a.call_id or e.call_id or None
         a.activity, a.call_id = None, None
-        a.wrap_until = wrap_up_ends(at, wrap) if wrap else None
-        self._recompute(a, at)
+        a.wrap_until = wrap_up_ends(e.at, wrap) if wrap else None
+        self._recompute(a, e.at)
 
-    # an agent's phone dialled by a transfer, not by a queue: app_queue says
-    # nothing of it, the dialplan's HotlineAgentLeg and the channel do
-    def _on_transfer_leg(self, msg: AmiMessage, at: float) -> None:
-        if msg.text("UserEvent", "") != "HotlineAgentLeg":
-            return
-        a = self.agents.get(msg.text("Agent", ""))
-        if a is not None and a.queues:
-            self._drop_transfer_leg(a)
-            a.activity = AgentState.RINGING
-            a.call_id = msg.text("Call", "") or msg.text("Linkedid", "") or None
-            a.transfer_leg = msg.text("Uniqueid", "") or None
-            if a.transfer_leg:
-                self._transfer_legs[a.transfer_leg] = a.code
-            self._recompute(a, at)
+    def on_hung_up(self, topic: str, e: AgentLegEvent) -> None:
+        if not e.via_queue:  # a queue call ends with agent.released
+            self._transfer_leg_over(e)
 
     def _transfer_agent(self, uid: str) -> AgentLive | None:
         code = self._transfer_legs.get(uid)
@@ -278,25 +246,14 @@ class Board:
             self._transfer_legs.pop(a.transfer_leg, None)
         a.transfer_leg = None
 
-    def _on_transfer_answered(self, msg: AmiMessage, at: float) -> None:
-        a = self._transfer_agent(msg.text("DestUniqueid", ""))
-        if a is None or a.activity is not AgentState.RINGING:
-            return
-        if msg.text("DialStatus", "") == "ANSWER":
-            a.activity = AgentState.ON_CALL
-        else:
-            a.activity, a.call_id = None, None
-            self._drop_transfer_leg(a)
-        self._recompute(a, at)
+    def _transfer_leg_over(self, e: AgentLegEvent) -> None:
+        t = self._transfer_agent(e.leg)
+        if t is not None:
+            t.activity, t.call_id = None, None
+            self._drop_transfer_leg(t)
+            self._recompute(t, e.at)
 
-    def _on_transfer_leg_gone(self, msg: AmiMessage, at: float) -> None:
-        a = self._transfer_agent(msg.text("Uniqueid", ""))
-        if a is not None:
-            a.activity, a.call_id = None, None
-            self._drop_transfer_leg(a)
-            self._recompute(a, at)
-
-    def _on_call_state(self, topic: str, change: CallStateChange) -> None:
+    def on_call_state(self, topic: str, change: CallStateChange) -> None:
         call = change.call
         if not call.agent or call.agent not in self.agents:
             return
@@ -307,33 +264,28 @@ class Board:
         a.activity = AgentState.ON_HOLD if change.new is CallState.ON_HOLD else AgentState.ON_CALL
         self._recompute(a, change.at)
 
-    def _on_join(self, msg: AmiMessage, at: float) -> None:
-        queue = msg.text("Queue", "")
-        call_id = msg.text("Linkedid", "") or msg.text("Uniqueid", "")
-        position = int(msg.text("Position", "0") or 0)
-        waiting = self.waiting.setdefault(queue, {})
+    # ------------------------------------------------------------------ callers
+    def on_caller_joined(self, topic: str, c: QueueCaller) -> None:
+        waiting = self.waiting.setdefault(c.queue, {})
         for w in waiting.values():  # a caller with priority joins ahead of others
-            if w.position >= position:
+            if w.position >= c.position:
                 w.position += 1
-        waiting[call_id] = Waiting(
-            call_id, queue, at, position,
-            caller_number=msg.text("CallerIDNum", ""), caller_name=msg.text("CallerIDName", ""))
-        self._publish_queue(queue)
+        waiting[c.call_id] = Waiting(c.call_id, c.queue, c.at, c.position,
+                                     caller_number=c.caller_number, caller_name=c.caller_name)
+        self._publish_queue(c.queue)
 
-    def _on_leave(self, msg: AmiMessage, at: float) -> None:
-        queue = msg.text("Queue", "")
-        call_id = msg.text("Linkedid", "") or msg.text("Uniqueid", "")
-        waiting = self.waiting.setdefault(queue, {})
-        gone = waiting.pop(call_id, None)
+    def on_caller_left(self, topic: str, c: QueueCaller) -> None:
+        """Left or abandoned (app_queue sends both for a caller who hangs up)."""
+        waiting = self.waiting.setdefault(c.queue, {})
+        gone = waiting.pop(c.call_id, None)
         if gone is not None:
             for w in waiting.values():
                 if w.position > gone.position:
                     w.position -= 1
-        self._publish_queue(queue)
+        self._publish_queue(c.queue)
 
     def _publish_queue(self, queue: str) -> None:
-        if self.bus.has_subscribers("acd.queue"):
-            self.bus.publish("acd.queue", self.queue_view(queue))
+        self.notifier.queue_changed(lambda: self.queue_view(queue))
 
     # ------------------------------------------------------------------ state
     def tick(self) -> None:
@@ -365,81 +317,65 @@ class Board:
                                         AgentState.ON_HOLD) else \
             a.wrap_call_id if a.state is AgentState.WRAP_UP else None
         if a.since and at > a.since and a.state is not AgentState.LOGGED_OUT:
-            self.bus.publish("acd.interval", {
-                "agent": a.code, "state": a.state.value, "reason": a.reason,
-                "started_at": a.since, "ended_at": at, "call_linkedid": call})
+            self.notifier.interval_closed(a.code, a.state.value, a.reason, a.since, at, call)
         old = a.state
         a.state, a.reason, a.since = state, reason, max(at, a.since) if a.since else at
         log.info("agent_state", agent=a.code, old=old.value, new=state.value, reason=reason)
-        self.bus.publish("acd.agent", a.as_dict(self.clock()))
+        self.notifier.agent_changed(a.as_dict(self.clock()))
         for queue in a.queues:  # its agents-by-state changed
             if queue in self.config.queues:
                 self._publish_queue(queue)
 
     # ------------------------------------------------------------------ rebuild
-    def _on_resynced(self, topic: str, payload: dict[str, Any]) -> None:
-        self.rebuild(payload.get("queue_status", []))
+    def on_resynced(self, topic: str, snapshot: Resynced) -> None:
+        self.rebuild(snapshot)
 
-    def rebuild(self, events: Iterable[AmiMessage]) -> None:
+    def rebuild(self, snapshot: Resynced) -> None:
         """Take Asterisk's members and callers as the truth (after a reconnect
         or a CTI restart)."""
         now = self.clock()
         seen: dict[str, dict[str, int]] = {}
+        for m in snapshot.members:
+            seen.setdefault(m.agent, {})[m.queue] = m.penalty
         waiting: dict[str, dict[str, Waiting]] = {q: {} for q in self.config.queues}
-        members: list[AmiMessage] = []
-        for ev in events:
-            if ev.name == "QueueMember":
-                code = ev.text("Name", "") or ev.text("MemberName", "")
-                if code:
-                    seen.setdefault(code, {})[ev.text("Queue", "")] = int(
-                        ev.text("Penalty", "0") or 0)
-                    members.append(ev)
-            elif ev.name == "QueueEntry":
-                q = ev.text("Queue", "")
-                cid = ev.text("Linkedid", "") or ev.text("Uniqueid", "")
-                waiting.setdefault(q, {})[cid] = Waiting(
-                    cid, q, now - float(ev.text("Wait", "0") or 0),
-                    int(ev.text("Position", "0") or 0),
-                    caller_number=ev.text("CallerIDNum", ""),
-                    caller_name=ev.text("CallerIDName", ""))
+        for c in snapshot.callers:
+            waiting.setdefault(c.queue, {})[c.call_id] = Waiting(
+                c.call_id, c.queue, now - c.wait, c.position,
+                caller_number=c.caller_number, caller_name=c.caller_name)
         self.waiting = waiting
         for code, a in self.agents.items():
             if code not in seen:
                 a.queues.clear()
                 a.activity = a.call_id = a.wrap_until = None
                 self._recompute(a, now)
-        for ev in members:
-            code = ev.text("Name", "") or ev.text("MemberName", "")
-            a = self.agent(code)
-            a.queues = seen[code]
-            a.device = ev.text("Location", "") or ev.text("Interface", "") or a.device
-            a.paused = ev.text("Paused", "0") == "1"
-            a.pause_reason = ev.text("PausedReason", "") or None if a.paused else None
-            status = ev.text("Status", "")
-            in_call = ev.text("InCall", "0") == "1"
-            if status in DEVICE_RINGING:
+        for m in snapshot.members:
+            a = self.agent(m.agent)
+            a.queues = seen[m.agent]
+            a.device = m.interface or a.device
+            a.paused = m.paused
+            a.pause_reason = m.reason if m.paused else None
+            if m.device_status in DEVICE_RINGING:
                 a.activity = AgentState.RINGING
-            elif status in DEVICE_ON_HOLD:
+            elif m.device_status in DEVICE_ON_HOLD:
                 a.activity = AgentState.ON_HOLD
-            elif in_call or status in DEVICE_BUSY:
+            elif m.in_call or m.device_status in DEVICE_BUSY:
                 a.activity = a.activity if a.activity in (AgentState.ON_CALL,
                                                           AgentState.ON_HOLD) \
                     else AgentState.ON_CALL
                 if a.call_id is None and self.calls is not None:
                     a.call_id = next((c.call_id for c in self.calls.calls.values()
-                                      if c.agent == code), None)
+                                      if c.agent == m.agent), None)
             else:
                 a.activity = None
                 a.call_id = None
-            last_call = float(ev.text("LastCall", "0") or 0)
-            wrap = self.config.queue(ev.text("Queue", "")).wrapup_seconds \
-                if ev.text("Queue", "") in self.config.queues else 0
-            if a.activity is None and last_call and wrap \
-                    and now < wrap_up_ends(last_call, wrap):
-                a.wrap_until = wrap_up_ends(last_call, wrap)
+            wrap = self.config.queue(m.queue).wrapup_seconds \
+                if m.queue in self.config.queues else 0
+            if a.activity is None and m.last_call and wrap \
+                    and now < wrap_up_ends(m.last_call, wrap):
+                a.wrap_until = wrap_up_ends(m.last_call, wrap)
             if not a.since:
-                since = float(ev.text("LastPause", "0") or 0) if a.paused else 0.0
-                a.since = since or float(ev.text("LoginTime", "0") or 0) or now
+                since = m.last_pause if m.paused else 0.0
+                a.since = since or m.login_time or now
             self._recompute(a, now)
         log.info("acd_rebuilt", agents=len(seen),
                  waiting=sum(len(w) for w in waiting.values()))

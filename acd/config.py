@@ -17,7 +17,7 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cti.yamlconf import load
+from cti.config.yamlconf import load
 
 DEFAULT_FILE = Path(__file__).with_name("queues.yaml")
 MAX_LEVEL = 5

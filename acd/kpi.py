@@ -13,50 +13,72 @@ agents' state intervals. The formulas are in docs/kpi.md; in short:
                      time available or handling (pauses excluded)
 
 Windows: rolling 15 minutes, today (site time), and 15/30/60-minute intervals.
+The rows come from the call records and the agents' intervals in the service
+database (:class:`ReportSource`: crm_bridge/reports.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from crm_bridge.models import AgentInterval, CallRecord
 
 SHORT_ABANDON = 5.0  # seconds
 HANDLING = ("ringing", "on_call", "on_hold", "wrap_up")
 STAFFED = ("available", *HANDLING)
 
 
-@dataclass(frozen=True)
-class CallRow:
-    linkedid: str
-    queue: str | None
-    agent: str | None
-    outcome: str
-    started_at: dt.datetime
-    answered_at: dt.datetime | None
-    ended_at: dt.datetime
-    wait_seconds: float | None
-    hold_seconds: float | None
-
-
-@dataclass(frozen=True)
-class IntervalRow:
-    agent: str
-    state: str
-    started_at: dt.datetime
-    ended_at: dt.datetime
-    call_linkedid: str | None
+class CallRow(Protocol):
+    """What a KPI reads of a call record."""
 
     @property
-    def seconds(self) -> float:
-        return max(0.0, (self.ended_at - self.started_at).total_seconds())
+    def linkedid(self) -> str: ...
+    @property
+    def queue(self) -> str | None: ...
+    @property
+    def agent(self) -> str | None: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def started_at(self) -> dt.datetime: ...
+    @property
+    def answered_at(self) -> dt.datetime | None: ...
+    @property
+    def ended_at(self) -> dt.datetime: ...
+    @property
+    def wait_seconds(self) -> float | None: ...
+    @property
+    def hold_seconds(self) -> float | None: ...
+
+
+class IntervalRow(Protocol):
+    """What a KPI reads of an agent-state interval."""
+
+    @property
+    def agent(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def started_at(self) -> dt.datetime: ...
+    @property
+    def ended_at(self) -> dt.datetime: ...
+    @property
+    def call_linkedid(self) -> str | None: ...
+
+
+class ReportSource(Protocol):
+    async def calls(self, start: dt.datetime, end: dt.datetime) -> Sequence[CallRow]:
+        """The calls that started in ``[start, end)``."""
+        ...
+
+    async def intervals(self, start: dt.datetime, end: dt.datetime) -> Sequence[IntervalRow]:
+        """The intervals that overlap ``[start, end)``, clipped to it."""
+        ...
+
+
+def seconds(i: IntervalRow) -> float:
+    return max(0.0, (i.ended_at - i.started_at).total_seconds())
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -111,7 +133,7 @@ def wrapup_by_call(intervals: Iterable[IntervalRow]) -> dict[str, float]:
     out: dict[str, float] = {}
     for i in intervals:
         if i.state == "wrap_up" and i.call_linkedid:
-            out[i.call_linkedid] = out.get(i.call_linkedid, 0.0) + i.seconds
+            out[i.call_linkedid] = out.get(i.call_linkedid, 0.0) + seconds(i)
     return out
 
 
@@ -122,7 +144,7 @@ def agent_kpis(agent: str, calls: Iterable[CallRow],
     wrap = wrapup_by_call(mine)
     by_state: dict[str, float] = {}
     for i in mine:
-        by_state[i.state] = by_state.get(i.state, 0.0) + i.seconds
+        by_state[i.state] = by_state.get(i.state, 0.0) + seconds(i)
     handling = sum(by_state.get(s, 0.0) for s in HANDLING)
     staffed = sum(by_state.get(s, 0.0) for s in STAFFED)
     handle = [handle_seconds(c, wrap) for c in answered]
@@ -154,29 +176,16 @@ def buckets(day: dt.date, minutes: int, zone: ZoneInfo) -> list[tuple[dt.datetim
 
 
 class KpiService:
-    def __init__(self, engine: AsyncEngine, *, zone: str, thresholds: dict[str, int],
+    def __init__(self, source: ReportSource, *, zone: str, thresholds: dict[str, int],
                  default_threshold: int = 20) -> None:
-        self.engine = engine
+        self.source = source
         self.zone = ZoneInfo(zone)
         self.thresholds = thresholds
         self.default_threshold = default_threshold
 
     async def load(self, start: dt.datetime, end: dt.datetime
-                   ) -> tuple[list[CallRow], list[IntervalRow]]:
-        async with self.engine.connect() as conn:
-            calls = [CallRow(*r) for r in await conn.execute(
-                select(CallRecord.linkedid, CallRecord.queue, CallRecord.agent,
-                       CallRecord.outcome, CallRecord.started_at, CallRecord.answered_at,
-                       CallRecord.ended_at, CallRecord.wait_seconds, CallRecord.hold_seconds)
-                .where(CallRecord.started_at >= start, CallRecord.started_at < end))]
-            intervals = [IntervalRow(*r) for r in await conn.execute(
-                select(AgentInterval.agent, AgentInterval.state, AgentInterval.started_at,
-                       AgentInterval.ended_at, AgentInterval.call_linkedid)
-                .where(AgentInterval.started_at < end, AgentInterval.ended_at > start))]
-        # intervals are clipped to the window
-        clipped = [IntervalRow(i.agent, i.state, max(i.started_at, start), min(i.ended_at, end),
-                               i.call_linkedid) for i in intervals]
-        return calls, clipped
+                   ) -> tuple[Sequence[CallRow], Sequence[IntervalRow]]:
+        return await self.source.calls(start, end), await self.source.intervals(start, end)
 
     async def queues(self, window: str, now: dt.datetime | None = None) -> dict[str, Any]:
         now = now or dt.datetime.now(dt.UTC)
@@ -196,12 +205,6 @@ class KpiService:
         codes = sorted({i.agent for i in intervals} | {c.agent for c in calls if c.agent})
         return {"window": window, "from": start.isoformat(), "to": end.isoformat(),
                 "agents": [agent_kpis(a, calls, intervals) for a in codes]}
-
-    async def ivr(self, day: dt.date) -> dict[str, Any]:
-        """The IVR traversal report of a day (site time); see ivr/report.py."""
-        from ivr.report import traversal_for_day
-
-        return await traversal_for_day(self.engine, day, self.zone.key)
 
     async def intervals(self, day: dt.date, minutes: int,
                         queue: str | None = None) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.plotting import pyplot
+from crm_bridge.bus_consume import CALL_RECORDS
 from crm_bridge.db import make_engine
 from crm_bridge.migrate import upgrade_async
 from crm_bridge.models import CallRecord, CustomerPhone
@@ -51,7 +52,8 @@ from crm_bridge.seed import Bar, seed_demo
 from crm_bridge.writer import CallRecordWriter, record_of, row_of
 from cti.ami.parser import AmiParser
 from cti.bus import EventBus
-from cti.calls import Call, CallTracker
+from cti.calls.model import Call
+from cti.calls.tracker import CallTracker
 from tests.support.postgres import ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +113,7 @@ async def run_baseline(engine: AsyncEngine, calls: list[Call], spool: Path) -> f
 
 async def run_writer(engine: AsyncEngine, calls: list[Call], spool: Path) -> float:
     bus = EventBus()
-    writer = CallRecordWriter(engine, spool, bus)
+    writer = CallRecordWriter(engine, spool, bus.queue(*CALL_RECORDS, maxsize=0))
     task = asyncio.create_task(writer.run())
     await asyncio.sleep(0.05)  # the writer is waiting for calls
     t0 = time.perf_counter()
@@ -126,7 +128,7 @@ async def run_writer(engine: AsyncEngine, calls: list[Call], spool: Path) -> flo
 
 
 async def run_replay(engine: AsyncEngine, calls: list[Call], spool: Path) -> float:
-    writer = CallRecordWriter(engine, spool, EventBus())
+    writer = CallRecordWriter(engine, spool, EventBus().queue(*CALL_RECORDS, maxsize=0))
     writer.spool.append([record_of(c) for c in calls])  # spooled during an outage
     t0 = time.perf_counter()
     ok = await writer.flush()

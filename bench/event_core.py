@@ -6,9 +6,10 @@ baseline   panoramisk 1.4's AMIProtocol.data_received: decode, split, parse
            into Message objects and dispatch to a no-op callback
 ours/parse our framing and parser alone (split on bytes, then decode each frame)
 ours/whole our whole path: the connection's reader (framing, parse, reply
-           matching, hand-off to the consumer), then the event pump: call
-           tracker, and the bus (a subscriber on call.*), with production
-           logging configured (JSON lines, to /dev/null)
+           matching, hand-off to the consumer), then the event pump: the call
+           tracker and the agent/queue translator, and the domain events on
+           the bus (a subscriber on call.*, agent.*, queue.*, member.*), with
+           production logging configured (JSON lines, to /dev/null)
 
 The traffic is tests/fixtures/burst_60_calls.ami (60 hotline calls recorded
 from the sandbox), concatenated ``--copies`` times and fed in reads of
@@ -42,8 +43,9 @@ from cti.ami import AmiActions, AmiConnection, ConnState
 from cti.ami.connection import _Protocol
 from cti.ami.parser import AmiParser
 from cti.bus import EventBus
-from cti.calls import CallTracker
-from cti.core import EventPump
+from cti.calls.agents import AgentEvents
+from cti.calls.tracker import CallTracker
+from cti.pump import EventPump
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "burst_60_calls.ami"
@@ -115,8 +117,10 @@ def run_whole(chunks: list[bytes], expected_calls: int) -> int:
         bus = EventBus()
         ended: list[Any] = []
         bus.subscribe("call.*", lambda t, p: ended.append(p) if t == "call.ended" else None)
+        for pattern in ("agent.*", "queue.*", "member.*"):  # the board's and pops' topics
+            bus.subscribe(pattern, lambda t, p: None)
         tracker = CallTracker(bus)
-        pump = EventPump(conn, AmiActions(conn), tracker, bus)
+        pump = EventPump(conn, AmiActions(conn), tracker, AgentEvents(bus), bus)
         dispatch = pump.dispatch
         feed = proto.data_received
         n = 0

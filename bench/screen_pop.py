@@ -38,13 +38,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from acd.service import AgentIn, create_agent
+from acd.schemas import AgentIn
+from acd.services import create_agent
 from bench.plotting import pyplot
 from crm_bridge.schemas import CustomerIn, PhoneIn
-from cti.app import build_core, running, web_app
-from cti.logs import configure_logging
-from cti.sandbox import Sandbox
-from cti.settings import load_settings
+from cti.config.logs import configure_logging
+from cti.config.settings import load_settings
+from cti.server import build_core, running, web_app
+from cti.tools.sandbox import Sandbox
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
 TARGET_MS = 100.0
@@ -91,7 +92,7 @@ async def measure(calls: int, agents: int) -> dict[str, Any]:
         for code in codes:
             await create_agent(core.acd, AgentIn(code=code, name=f"坐席{code}",
                                                  skills={"mandarin": 5}))
-            await core.auth.set_password(code, PASSWORD)
+            await core.sessions.set_password(code, PASSWORD)
             await core.actions.setvar(f"SIM_AGENT_RING_{code}", "1")
             await core.actions.setvar(f"SIM_AGENT_TALK_{code}", "1")
         known = [f"1380000{n:04d}" for n in range(calls // 2)]
@@ -131,7 +132,7 @@ async def measure(calls: int, agents: int) -> dict[str, Any]:
                     caller_id=f'"bench" <{number}>', variables={"SIM_PATIENCE": "60"})
                 # the baseline: a message as big as a pop, pushed to a console now
                 size = int(statistics.median([p["bytes"] for p in pops])) if pops else 2000
-                core.pops._push(codes[k % agents], {"type": "bench.echo", "sent": time.time(),
+                core.notifier.push(codes[k % agents], {"type": "bench.echo", "sent": time.time(),
                                                     "pad": "x" * size})
                 print(f"\r[bench] calls {k + 1}/{calls}, pops {len(pops)}", end="",
                       file=sys.stderr, flush=True)

@@ -1,13 +1,23 @@
-"""The service database engine: PostgreSQL (asyncpg) in production, SQLite
-(aiosqlite) as the embedded default."""
+"""The service database: PostgreSQL (asyncpg) in production, SQLite
+(aiosqlite) as the embedded default; its engine, its schema brought up to
+date at start (retried while the database is down), and its health."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
+import structlog
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from crm_bridge.migrate import upgrade_async
+
+log = structlog.get_logger("crm_bridge.db")
+
+Engine = AsyncEngine  # what the rest of the server calls the database's engine
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -27,3 +37,45 @@ async def ping(engine: AsyncEngine) -> None:
 def describe(url: str) -> str:
     """The URL without its password, for logs and /healthz."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+class Database:
+    """One server's service database: the engine, and whether its schema is
+    migrated (until it is, call records wait in the spool)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.ready = False
+
+    async def migrate(self) -> None:
+        """Migrate to the current schema, retrying while the database is down."""
+        delay = 1.0
+        while True:
+            try:
+                await upgrade_async(self.url)
+            except Exception as exc:  # any driver error: the database is not there yet
+                log.warning("database_upgrade_failed",
+                            error=f"{type(exc).__name__}: {exc}"[:300], retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            self.ready = True
+            log.info("database_ready", url=describe(self.url))
+            return
+
+    async def health(self, **more: Any) -> dict[str, Any]:
+        """The /healthz component: up when it answers and the schema is current."""
+        out: dict[str, Any] = {"status": "down", "url": describe(self.url), **more}
+        try:
+            await asyncio.wait_for(ping(self.engine), 2.0)
+            if self.ready:
+                out["status"] = "up"
+            else:
+                out["detail"] = "schema migration pending"
+        except Exception as exc:  # any driver error means "down"
+            out["detail"] = f"{type(exc).__name__}: {exc}"[:300]
+        return out
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from crm_bridge.models import CallOutcome, TicketKind, TicketStatus
+from crm_bridge.models import CallOutcome, Disposition, TicketKind, TicketStatus
 from crm_bridge.phones import normalize
 
 
@@ -119,3 +119,27 @@ class TicketQuery(_Strict):
     open: bool | None = None
     limit: int = Field(100, ge=1, le=1000)
     offset: int = Field(0, ge=0)
+
+
+# ---------------------------------------------------------------------- wrap-up
+class TicketChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: int = Field(ge=1)
+    change: TicketPatch
+
+
+class WrapUpIn(BaseModel):
+    """What an agent records after a call. The ticket parts are the ticket
+    API's own payloads (the same rules, errors named under ``new_ticket.`` /
+    ``ticket_update.change.``); the call and the acting agent are set by the
+    server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    disposition: Disposition
+    notes: str = Field("", max_length=4000)
+    customer_id: int | None = Field(None, ge=1)
+    ticket_id: int | None = Field(None, ge=1)  # a ticket the call was about
+    new_ticket: TicketIn | None = None
+    ticket_update: TicketChange | None = None

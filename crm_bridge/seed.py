@@ -236,3 +236,14 @@ async def seed_demo(engine: AsyncEngine, customers: int = 300, seed: int = 2026,
             bar.step()
         await s.commit()
     return SeedResult(customers, n_phones, n_appl, len(outlets), n_tickets, len(AGENTS))
+
+
+async def mobile_customers(engine: AsyncEngine, limit: int) -> list[tuple[str, str]]:
+    """The first customers with a mobile number, as (name, number): the demo's
+    callers who are known to the service database."""
+    async with engine.connect() as conn:
+        return [(r.name, r.number) for r in (await conn.execute(
+            select(Customer.name, CustomerPhone.number)
+            .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+            .where(CustomerPhone.label == "mobile")
+            .order_by(Customer.id).limit(limit))).all()]

@@ -1,7 +1,7 @@
 """CRM services: the screen-pop card, customers, and the call log.
 
-No HTTP here: errors are :class:`CrmError` (a ``DomainError``) that the web
-layer's middleware answers with.
+No HTTP here: errors are :class:`~crm_bridge.exceptions.CrmError` (a
+``DomainError``) that the web layer's middleware answers with.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from crm_bridge.exceptions import CrmError, NotFoundError
 from crm_bridge.models import (
     OPEN_STATUSES,
     Appliance,
@@ -25,21 +26,6 @@ from crm_bridge.models import (
 )
 from crm_bridge.phones import display, normalize
 from crm_bridge.schemas import CallQuery, CustomerIn, CustomerPatch, CustomerQuery
-from cti.errors import DomainError
-
-
-class CrmError(DomainError):
-    error_id = "crm-error"
-
-
-class NotFoundError(CrmError):
-    status = 404
-    error_id = "not-found"
-
-
-class ConflictError(CrmError):
-    status = 409
-    error_id = "conflict"
 
 
 def _iso(value: dt.datetime | dt.date | None) -> str | None:

@@ -23,6 +23,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from crm_bridge.exceptions import CrmError, NotFoundError, TicketError, TransitionError
 from crm_bridge.models import (
     OPEN_STATUSES,
     TICKET_TRANSITIONS,
@@ -36,22 +37,12 @@ from crm_bridge.models import (
     TicketStatus,
 )
 from crm_bridge.schemas import TicketAssign, TicketClose, TicketIn, TicketPatch, TicketQuery
-from crm_bridge.services import ConflictError, CrmError, NotFoundError
-from cti.errors import FieldError
 
 MAX_WINDOW = dt.timedelta(hours=12)
 PAST_GRACE = dt.timedelta(minutes=5)
 FINAL = frozenset({TicketStatus.CLOSED, TicketStatus.CANCELLED})
 NEEDS_OUTLET = frozenset({TicketStatus.DISPATCHED, TicketStatus.SCHEDULED,
                           TicketStatus.IN_PROGRESS})
-
-
-class TicketError(FieldError, CrmError):
-    """A ticket rule broken, naming the field."""
-
-
-class TransitionError(ConflictError):
-    error_id = "invalid-transition"
 
 
 class TicketService:

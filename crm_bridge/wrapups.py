@@ -1,5 +1,7 @@
 """What agents record after a call (disposition, notes, the ticket), one row
-per call and agent: saving again replaces it."""
+per call and agent: saving again replaces it. The ticket is written first
+(opened or changed through the ticket rules): if it is refused (422, 409),
+nothing is saved."""
 
 from __future__ import annotations
 
@@ -10,14 +12,41 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_bridge.models import CallRecord, CallWrapUp, utcnow
+from crm_bridge.schemas import WrapUpIn
+from crm_bridge.tickets import TicketService
+from cti.errors import validate
 
 
-class WrapUpStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+class WrapUps:
+    def __init__(self, engine: AsyncEngine, tickets: TicketService) -> None:
         self.engine = engine
+        self.tickets = tickets
 
-    async def save(self, call_id: str, agent: str, *, disposition: str, notes: str,
-                   ticket_id: int | None, customer_id: int | None) -> dict[str, Any]:
+    @staticmethod
+    def parse(data: Any) -> WrapUpIn:
+        """The wrap-up as sent; 422 naming each wrong field."""
+        return validate(WrapUpIn, data)
+
+    async def save(self, wrap: WrapUpIn, *, call_id: str, agent: str) -> dict[str, Any]:
+        """The ticket opened or changed, then the wrap-up: ``{"wrap_up", "ticket"}``."""
+        ticket_id, customer_id = wrap.ticket_id, wrap.customer_id
+        ticket: dict[str, Any] | None = None
+        actor = f"agent:{agent}"
+        if wrap.new_ticket is not None:
+            ticket = await self.tickets.create(wrap.new_ticket.model_copy(
+                update={"call_id": call_id, "actor": actor}))
+        elif wrap.ticket_update is not None:
+            ticket = await self.tickets.update(wrap.ticket_update.id, wrap.ticket_update.change
+                                               .model_copy(update={"actor": actor}))
+        if ticket is not None:
+            ticket_id, customer_id = ticket["id"], ticket["customer"]["id"]
+        saved = await self._store(call_id, agent, disposition=wrap.disposition.value,
+                                  notes=wrap.notes, ticket_id=ticket_id,
+                                  customer_id=customer_id)
+        return {"wrap_up": saved, "ticket": ticket}
+
+    async def _store(self, call_id: str, agent: str, *, disposition: str, notes: str,
+                     ticket_id: int | None, customer_id: int | None) -> dict[str, Any]:
         values = {"disposition": disposition, "notes": notes, "ticket_id": ticket_id,
                   "customer_id": customer_id, "updated_at": utcnow()}
         insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert

@@ -1,6 +1,7 @@
 """The call-record writer: every finished call written once into ``calls``.
 
-It subscribes to ``call.ended`` on the bus. Each record goes first to the
+It takes ``call.ended`` (and ``ledger.backfill``, crm_bridge/ledger.py) from
+its bus subscription, which never drops. Each record goes first to the
 durable spool (append + fsync, one fsync per batch), then to the database in
 batches, one transaction each, with ``INSERT ... ON CONFLICT (linkedid) DO
 NOTHING``: a duplicated or replayed call never doubles a row. When the
@@ -26,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm_bridge.models import CallOutcome, CallRecord, CustomerPhone, Ticket
 from crm_bridge.phones import normalize
 from crm_bridge.spool import Spool
-from cti.bus import EventBus
-from cti.calls import Call, CallState
+from cti.bus import Subscription
+from cti.calls.model import Call, CallState
 
 log = structlog.get_logger("crm_bridge.writer")
 
@@ -37,7 +38,7 @@ FIELDS = ("linkedid", "caller_number", "caller_name", "dialled", "started_at", "
           "ticket_id", "extra")
 
 
-# calls nobody saw, from Asterisk's ledger (cti.ledger): for the writer only
+# calls nobody saw, from Asterisk's ledger (crm_bridge.ledger): for the writer only
 BACKFILL_TOPIC = "ledger.backfill"
 
 
@@ -110,7 +111,7 @@ def row_of(record: dict[str, Any], customer_id: int | None,
 
 
 class CallRecordWriter:
-    def __init__(self, engine: AsyncEngine, spool_dir: Path, bus: EventBus, *,
+    def __init__(self, engine: AsyncEngine, spool_dir: Path, ended: Subscription, *,
                  batch_size: int = 500, flush_interval: float = 0.2,
                  retry_initial: float = 0.5, retry_max: float = 10.0,
                  local_area_code: str | None = None) -> None:
@@ -120,7 +121,7 @@ class CallRecordWriter:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.retry_initial, self.retry_max = retry_initial, retry_max
-        self._sub = bus.queue("call.ended", BACKFILL_TOPIC, maxsize=0)  # never drops
+        self._sub = ended  # call.ended and ledger.backfill; never drops
         self.written = 0  # rows this process inserted
         self.batches = 0
         self.database_ok: bool | None = None

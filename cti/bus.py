@@ -1,6 +1,9 @@
-"""The in-process event bus that acd/, crm_bridge/ and the web layer subscribe to.
+"""The in-process event bus: the core publishes domain events on it (the topics
+of cti/calls/events.py), features publish their own (``acd.agent``,
+``console.<agent>`` ...), and the composition root subscribes the features'
+handlers (cti/server.py).
 
-Topics are dotted names (``call.state``, ``call.ended``, ``ami.QueueMemberStatus``).
+Topics are dotted names (``call.state``, ``agent.ringing``, ``acd.queue``).
 A subscription names a topic exactly, a prefix ending in ``.*``, or ``*``.
 
 * ``subscribe(pattern, handler)``: the handler is called inline, in publish

@@ -15,8 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cti.paths import PROJECT_ROOT
-from cti.yamlconf import YamlConfigError, line_of, load
+from cti.config.paths import PROJECT_ROOT
+from cti.config.yamlconf import YamlConfigError, line_of, load
 
 DEFAULT_FILE = PROJECT_ROOT / "ivr" / "menus.yaml"
 Language = Literal["zh", "en"]

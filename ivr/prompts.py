@@ -27,8 +27,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cti.paths import PROJECT_ROOT
-from cti.yamlconf import load
+from cti.config.paths import PROJECT_ROOT
+from cti.config.yamlconf import load
 
 CATALOGUE = PROJECT_ROOT / "prompts" / "catalogue.yaml"
 RECORDED = PROJECT_ROOT / "prompts" / "recorded"

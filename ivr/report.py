@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from crm_bridge.models import CallRecord
 
 NOT_MENUS = ("ticket", "verify", "service")
 
@@ -51,11 +46,20 @@ def traversal(paths: Iterable[str]) -> dict[str, Any]:
     return {"calls": calls, "nodes": dict(sorted(nodes.items()))}
 
 
-async def traversal_for_day(engine: AsyncEngine, day: dt.date, zone: str) -> dict[str, Any]:
-    tz = ZoneInfo(zone)
-    start = dt.datetime.combine(day, dt.time(), tz)
-    async with engine.connect() as conn:
-        paths = (await conn.execute(select(CallRecord.ivr_path).where(
-            CallRecord.started_at >= start,
-            CallRecord.started_at < start + dt.timedelta(days=1)))).scalars().all()
-    return {"date": day.isoformat(), **traversal(paths)}
+class PathSource(Protocol):
+    """The IVR paths of the calls that started in ``[start, end)`` (the call
+    records: crm_bridge/reports.py)."""
+
+    async def ivr_paths(self, start: dt.datetime, end: dt.datetime) -> list[str]: ...
+
+
+class IvrReport:
+    def __init__(self, source: PathSource, *, zone: str) -> None:
+        self.source = source
+        self.zone = ZoneInfo(zone)
+
+    async def day(self, day: dt.date) -> dict[str, Any]:
+        """The traversal report of a day, in site time."""
+        start = dt.datetime.combine(day, dt.time(), self.zone)
+        paths = await self.source.ivr_paths(start, start + dt.timedelta(days=1))
+        return {"date": day.isoformat(), **traversal(paths)}

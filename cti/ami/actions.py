@@ -155,10 +155,13 @@ class AmiActions:
     async def db_put(self, family: str, key: str, value: str) -> None:
         await self.conn.send("DBPut", {"Family": family, "Key": key, "Val": value})
 
-    async def db_tree(self, family: str) -> list[AmiMessage]:
-        """DBGetTreeResponse events (Key: /family/key, Val) of one AstDB family."""
+    async def db_tree(self, family: str) -> dict[str, str]:
+        """Key -> value of every entry of one AstDB family (keys without the
+        ``/family/`` prefix)."""
         reply = await self.conn.send("DBGetTree", {"Family": family}, kind=ReplyKind.LIST)
-        return [e for e in reply.events if e.name == "DBGetTreeResponse"]
+        prefix = f"/{family}/"
+        return {e.text("Key", "")[len(prefix):]: e.text("Val", "") for e in reply.events
+                if e.name == "DBGetTreeResponse" and e.text("Key", "").startswith(prefix)}
 
     async def db_del(self, family: str, key: str) -> None:
         await self.conn.send("DBDel", {"Family": family, "Key": key})

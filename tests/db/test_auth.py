@@ -11,23 +11,24 @@ from argon2 import PasswordHasher
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_bridge.accounts import Accounts
 from crm_bridge.models import Agent, AgentSession
-from cti.auth import AuthService, NotSignedIn, SignInFailed, token_hash
 from cti.errors import FieldError
+from cti.web.sessions import NotSignedIn, SessionService, SignInFailed, token_hash
 
 FAST = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
 
 
 @pytest.fixture
-async def auth(engine: AsyncEngine) -> AuthService:
+async def auth(engine: AsyncEngine) -> SessionService:
     async with engine.begin() as conn:
         await conn.execute(insert(Agent).values(code="8001", name="林晓", active=True))
         await conn.execute(insert(Agent).values(code="8002", name="赵敏", active=True))
-    return AuthService(engine, hasher=FAST)
+    return SessionService(Accounts(engine), hasher=FAST)
 
 
 async def test_the_password_is_stored_as_an_argon2id_hash_and_signs_in(
-    auth: AuthService, engine: AsyncEngine
+    auth: SessionService, engine: AsyncEngine
 ) -> None:
     await auth.set_password("8001", "correct horse")
     async with engine.connect() as conn:
@@ -43,7 +44,7 @@ async def test_the_password_is_stored_as_an_argon2id_hash_and_signs_in(
 
 
 async def test_wrong_password_unknown_agent_and_no_password_yet_all_fail_alike(
-    auth: AuthService
+    auth: SessionService
 ) -> None:
     await auth.set_password("8001", "correct horse")
     messages = set()
@@ -56,7 +57,7 @@ async def test_wrong_password_unknown_agent_and_no_password_yet_all_fail_alike(
 
 
 async def test_a_short_password_or_an_unknown_agent_is_refused_by_field(
-    auth: AuthService
+    auth: SessionService
 ) -> None:
     with pytest.raises(FieldError, match="password"):
         await auth.set_password("8001", "short")
@@ -65,7 +66,7 @@ async def test_a_short_password_or_an_unknown_agent_is_refused_by_field(
 
 
 async def test_sessions_end_at_sign_out_at_expiry_and_with_a_new_password(
-    auth: AuthService, engine: AsyncEngine
+    auth: SessionService, engine: AsyncEngine
 ) -> None:
     await auth.set_password("8001", "correct horse")
     first, _ = await auth.sign_in("8001", "correct horse")
@@ -91,7 +92,7 @@ async def test_sessions_end_at_sign_out_at_expiry_and_with_a_new_password(
 
 
 async def test_a_deactivated_agent_cannot_sign_in_or_use_an_open_session(
-    auth: AuthService, engine: AsyncEngine
+    auth: SessionService, engine: AsyncEngine
 ) -> None:
     await auth.set_password("8001", "correct horse")
     token, _ = await auth.sign_in("8001", "correct horse")
@@ -110,7 +111,7 @@ def test_the_password_command_sets_it_and_names_what_is_wrong(
 
     from crm_bridge import db
     from crm_bridge.migrate import upgrade
-    from cti.cli import main
+    from cti.tools.cli import main
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'h.db'}"
     monkeypatch.setenv("HOTLINE_DATABASE_URL", url)

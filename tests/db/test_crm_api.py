@@ -11,24 +11,23 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_bridge.http import add_routes
 from crm_bridge.models import Appliance, CallRecord, Customer, CustomerPhone, Ticket
 from crm_bridge.services import CrmService
 from crm_bridge.tickets import TicketService
-from cti.api_crm import add_crm_routes
-from cti.web import error_middleware
+from cti.web.app import new_app
 
 TODAY = dt.date(2026, 11, 24)
 
 
 @pytest.fixture
 async def client(engine: AsyncEngine) -> AsyncIterator[TestClient[Any, Any]]:
-    app = web.Application(middlewares=[error_middleware])
-    add_crm_routes(app, CrmService(engine, local_area_code="0571", today=lambda: TODAY),
+    app = new_app({})
+    add_routes(app, CrmService(engine, local_area_code="0571", today=lambda: TODAY),
                    TicketService(engine))
     async with TestClient(TestServer(app)) as c:
         yield c

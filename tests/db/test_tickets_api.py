@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_bridge.http import add_routes
 from crm_bridge.models import (
     Appliance,
     CallRecord,
@@ -31,8 +31,7 @@ from crm_bridge.models import (
 )
 from crm_bridge.services import CrmService
 from crm_bridge.tickets import TicketService
-from cti.api_crm import add_crm_routes
-from cti.web import error_middleware
+from cti.web.app import new_app
 
 NOW = dt.datetime(2026, 11, 24, 2, 0, tzinfo=dt.UTC)  # 10:00 in Hangzhou
 TOMORROW_9 = "2026-11-25T09:00:00"  # site time (Asia/Shanghai), no offset given
@@ -62,8 +61,8 @@ async def client(engine: AsyncEngine) -> AsyncIterator[TestClient[Any, Any]]:
              "contact_name": "赵师傅", "contact_phone": "057188880002", "active": True},
             {"id": 3, "name": "已撤销网点", "region": "浙江 杭州", "address": "",
              "contact_name": "", "contact_phone": "", "active": False}])
-    app = web.Application(middlewares=[error_middleware])
-    add_crm_routes(app, CrmService(engine, today=lambda: NOW.date()),
+    app = new_app({})
+    add_routes(app, CrmService(engine, today=lambda: NOW.date()),
                    TicketService(engine, zone="Asia/Shanghai", now=lambda: NOW))
     async with TestClient(TestServer(app)) as c:
         yield c

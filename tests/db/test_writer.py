@@ -11,12 +11,18 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_bridge.bus_consume import CALL_RECORDS
 from crm_bridge.models import CallRecord, Customer, CustomerPhone, Ticket
 from crm_bridge.writer import CallRecordWriter
 from cti.ami.parser import AmiMessage, AmiParser
-from cti.bus import EventBus
-from cti.calls import CallTracker
+from cti.bus import EventBus, Subscription
+from cti.calls.tracker import CallTracker
 from tests.conftest import fixture_bytes
+
+
+def records(bus: EventBus) -> Subscription:
+    """The writer's subscription, as the server makes it."""
+    return bus.queue(*CALL_RECORDS, maxsize=0)
 
 
 def burst_events() -> list[AmiMessage]:
@@ -54,7 +60,7 @@ async def test_every_call_of_a_burst_is_written_once_with_its_outcome(
                            [{"customer_id": 1, "number": "13800130000", "label": "mobile"}])
     bus = EventBus()
     tracker = CallTracker(bus)
-    writer = CallRecordWriter(engine, tmp_path / "spool", bus, flush_interval=0.05)
+    writer = CallRecordWriter(engine, tmp_path / "spool", records(bus), flush_interval=0.05)
     task = asyncio.create_task(writer.run())
     events = burst_events()
     for m in events:
@@ -82,7 +88,7 @@ async def test_duplicated_replayed_and_reordered_events_never_double_a_row(
 ) -> None:
     bus = EventBus()
     tracker = CallTracker(bus)
-    writer = CallRecordWriter(engine, tmp_path / "spool", bus, flush_interval=0.05)
+    writer = CallRecordWriter(engine, tmp_path / "spool", records(bus), flush_interval=0.05)
     task = asyncio.create_task(writer.run())
     events = burst_events()
     rng = random.Random(7)
@@ -112,7 +118,7 @@ async def test_spool_is_replayed_after_a_restart_without_doubles(
     spool = tmp_path / "spool"
     bus = EventBus()
     tracker = CallTracker(bus)
-    writer = CallRecordWriter(engine, spool, bus)
+    writer = CallRecordWriter(engine, spool, records(bus))
     # the writer is not running: calls end, are spooled, and the process dies
     for m in burst_events():
         tracker.handle(m)
@@ -124,13 +130,13 @@ async def test_spool_is_replayed_after_a_restart_without_doubles(
     with (spool / "calls.jsonl").open("a") as fh:
         fh.write('{"linkedid": "half')
     # a new process replays the spool
-    writer2 = CallRecordWriter(engine, spool, EventBus(), flush_interval=0.01)
+    writer2 = CallRecordWriter(engine, spool, records(EventBus()), flush_interval=0.01)
     assert await writer2.flush()
     writer2.close()
     assert await count(engine) == 60
     # a crash between the commit and the offset update replays again: still 60
     (spool / "calls.offset").write_text("0")
-    writer3 = CallRecordWriter(engine, spool, EventBus())
+    writer3 = CallRecordWriter(engine, spool, records(EventBus()))
     assert await writer3.flush()
     writer3.close()
     assert await count(engine) == 60
@@ -151,7 +157,7 @@ async def test_a_ticket_opened_during_the_call_is_linked_when_the_record_is_writ
              "notes": "", "created_by": "8001", "call_linkedid": first}])
     bus = EventBus()
     tracker = CallTracker(bus)
-    writer = CallRecordWriter(engine, tmp_path / "spool", bus)
+    writer = CallRecordWriter(engine, tmp_path / "spool", records(bus))
     for m in events:
         tracker.handle(m)
     writer._spool_new()
@@ -171,7 +177,7 @@ async def test_while_the_database_is_down_calls_are_spooled_at_once_and_retries_
     dead = make_engine(f"postgresql+asyncpg://hotline@127.0.0.1:{free_port()}/hotline")
     bus = EventBus()
     tracker = CallTracker(bus)
-    writer = CallRecordWriter(dead, tmp_path / "spool", bus, flush_interval=0.05)
+    writer = CallRecordWriter(dead, tmp_path / "spool", records(bus), flush_interval=0.05)
     attempts = 0
     real_write = writer._write
 

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from cti.ami import AmiActions, AmiConnection, AmiError
-from cti.app import Core, build_core, running
-from cti.sandbox import AmiCredentials, Sandbox, SandboxError
-from cti.settings import load_settings
+from cti.config.credentials import AmiCredentials
+from cti.config.settings import load_settings
+from cti.server import Core, build_core, running
+from cti.tools.sandbox import Sandbox, SandboxError
 from tests.support.postgres import free_port
 
 QUEUE = "general-service"
@@ -43,7 +44,7 @@ def sandbox() -> Sandbox:
 
 @pytest.fixture(autouse=True)
 def empty_ledger(sandbox: Sandbox) -> None:
-    """Each test starts with an empty ledger (cti.ledger): the calls of the
+    """Each test starts with an empty ledger (crm_bridge.ledger): the calls of the
     tests before would otherwise be calls nobody recorded, for this test's
     new database, and be backfilled into it."""
     with contextlib.suppress(SandboxError):  # a test that stopped Asterisk starts it again

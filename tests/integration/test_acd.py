@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 
-from acd.board import AgentState, PauseReason
-from acd.service import AcdError, AgentIn, UnknownDevice, UnknownQueue, create_agent
-from cti.app import Core
-from cti.sandbox import AmiCredentials, Sandbox
+from acd.board import AgentState
+from acd.exceptions import AcdError, UnknownDevice, UnknownQueue
+from acd.schemas import AgentIn, PauseReason
+from acd.services import create_agent
+from cti.config.credentials import AmiCredentials
+from cti.server import Core
+from cti.tools.sandbox import Sandbox
 from tests.integration.conftest import hangup_all, running_core, wait_async, wait_until
 
 AC_EXPERT = AgentIn(code="8101", name="王芳", skills={"air_conditioner": 5, "mandarin": 5})
@@ -115,7 +118,7 @@ async def test_agent_state_survives_a_cti_restart(
         await core.acd.pause("8102", PauseReason.TRAINING)
         await wait_until(lambda: core.board.agent("8102").state is AgentState.PAUSED, 5)
         before = {c: (a.state, a.reason, dict(a.queues)) for c, a in core.board.agents.items()}
-    async with running_core(creds, tmp_path, db) as core:
+    async with running_core(creds, tmp_path, db, fresh=False) as core:  # members still there
         await wait_until(lambda: core.board.agent("8102").state is AgentState.PAUSED, 10,
                          "the board rebuilt from QueueStatus")
         after = {c: (a.state, a.reason, dict(a.queues)) for c, a in core.board.agents.items()}
@@ -160,11 +163,11 @@ async def test_a_paused_agent_is_never_offered_a_call_and_a_vip_jumps_the_queue(
     offered: list[str] = []
     answered: list[str] = []
     joined: dict[str, int] = {}
-    core.bus.subscribe("ami.AgentCalled", lambda t, m: offered.append(m.text("MemberName")))
-    core.bus.subscribe("ami.AgentConnect",
-                       lambda t, m: answered.append(m.text("CallerIDNum")))
-    core.bus.subscribe("ami.QueueCallerJoin", lambda t, m: joined.__setitem__(
-        m.text("CallerIDNum"), int(m.text("Position"))))
+    core.bus.subscribe("agent.ringing", lambda t, e: offered.append(e.agent))
+    core.bus.subscribe("agent.connected", lambda t, e: answered.append(
+        core.tracker.calls[e.call_id].caller_number))
+    core.bus.subscribe("queue.joined", lambda t, c: joined.__setitem__(
+        c.caller_number, c.position))
     await create_agent(core.acd, AgentIn(code="8301", name="甲", skills={"tv": 5, "mandarin": 5}))
     await create_agent(core.acd, AgentIn(code="8302", name="乙", skills={"tv": 5, "mandarin": 5}))
     await core.actions.setvar("SIM_AGENT_TALK", "3")

@@ -7,19 +7,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from cti.api_acd import add_acd_routes
-from cti.app import Core
-from cti.web import error_middleware
+from cti.server import Core, web_app
 
 
 @pytest.fixture
 async def client(core: Core) -> AsyncIterator[TestClient[Any, Any]]:
-    app = web.Application(middlewares=[error_middleware])
-    add_acd_routes(app, core.acd, core.kpi)
-    async with TestClient(TestServer(app)) as c:
+    async with TestClient(TestServer(web_app(core))) as c:
         resp = await c.post("/api/v1/agents", json={
             "code": "8201", "name": "赵敏", "skills": {"tv": 3, "mandarin": 5}})
         assert resp.status == 201, await resp.text()

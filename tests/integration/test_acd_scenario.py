@@ -22,13 +22,15 @@ from sqlalchemy import func, select
 
 from acd.config import load_config, rendered_files
 from acd.kpi import SHORT_ABANDON
-from acd.service import AgentIn, create_agent
+from acd.schemas import AgentIn
+from acd.services import create_agent
 from crm_bridge.models import CallRecord
-from cti import paths
 from cti.ami import AmiConnection
 from cti.ami.parser import AmiMessage
-from cti.app import Core
-from cti.sandbox import AmiCredentials, Sandbox
+from cti.config import paths
+from cti.config.credentials import AmiCredentials
+from cti.server import Core
+from cti.tools.sandbox import Sandbox
 from tests.integration.conftest import hangup_all, running_core, wait_async, wait_until
 
 SCENARIO = Path(__file__).parents[1] / "fixtures" / "acd_scenario.yaml"

@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import select
 
 from crm_bridge.models import CallRecord
-from cti.app import Core
-from cti.calls import Call, CallState, CallStateChange
+from cti.calls.events import CallStateChange
+from cti.calls.model import Call, CallState
+from cti.server import Core
 from tests.integration.conftest import add_agent, place_call, wait_until
 
 S = CallState

@@ -18,12 +18,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import insert, select
 
-from acd.service import AgentIn, create_agent
+from acd.schemas import AgentIn
+from acd.services import create_agent
 from crm_bridge.models import Appliance, CallWrapUp, Ticket
 from crm_bridge.schemas import CustomerIn, PhoneIn
-from cti.app import Core, web_app
-from cti.sandbox import AmiCredentials
-from cti.webhook import verify
+from crm_bridge.webhook import verify
+from cti.config.credentials import AmiCredentials
+from cti.server import Core, web_app
 from tests.integration.conftest import place_call, running_core, sim_phones, wait_until
 
 PASSWORD = "hotline-test-pw"
@@ -97,7 +98,7 @@ async def hooked_core(creds: AmiCredentials, tmp_path: Path) -> AsyncIterator[
 async def make_agents(core: Core, *agents: AgentIn) -> None:
     for a in agents:
         await create_agent(core.acd, a)
-        await core.auth.set_password(a.code, PASSWORD)
+        await core.sessions.set_password(a.code, PASSWORD)
 
 
 async def known_customer(core: Core, number: str, name: str = "吴十", *, vip: bool = True,

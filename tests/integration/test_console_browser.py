@@ -14,11 +14,11 @@ from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright, expect
 from sqlalchemy import select
 
-from acd.service import AgentIn
+from acd.schemas import AgentIn
 from crm_bridge.models import CallWrapUp, Ticket
 from crm_bridge.schemas import CustomerIn, PhoneIn
-from cti import paths
-from cti.app import Core, web_app
+from cti.config import paths
+from cti.server import Core, web_app
 from tests.integration.conftest import place_call, sim_phones, wait_async
 from tests.integration.test_console import PASSWORD, known_customer, make_agents
 from tests.support.postgres import free_port

@@ -14,10 +14,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from acd.service import AgentIn
+from acd.schemas import AgentIn
 from crm_bridge.models import CallRecord
-from cti.app import Core, web_app
-from cti.calls import CallState
+from cti.calls.model import CallState
+from cti.server import Core, web_app
 from tests.integration.conftest import place_call, sim_phones, wait_async, wait_until
 from tests.integration.test_console import (
     Feed,
@@ -264,7 +264,7 @@ async def test_a_consultation_nobody_answers_ends_with_the_agent_back_with_the_c
     await make_agents(core, AgentIn(code="8808", name="赵敏", skills={"mandarin": 5}),
                       AgentIn(code="8809", name="Kim", skills={"english": 5}))
     joined: list[str] = []
-    core.bus.subscribe("ami.QueueCallerJoin", lambda t, m: joined.append(m.text("Channel")))
+    core.bus.subscribe("queue.joined", lambda t, c: joined.append(c.channel))
     await core.actions.setvar("HOTLINE_TRANSFER_RING", "2")  # the consulted phone rings 2 s
     try:
         async with sim_phones(core.actions, SIM_AGENT_TALK_8808="60",

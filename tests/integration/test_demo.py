@@ -20,8 +20,8 @@ from typing import Any
 import aiohttp
 
 from cti.ami import AmiActions
-from cti.demo import process_running
-from cti.sandbox import AmiCredentials
+from cti.config.credentials import AmiCredentials
+from cti.tools.demo import process_running
 from tests.integration.conftest import wait_until
 from tests.support.postgres import free_port
 
@@ -30,7 +30,7 @@ DEMO_AGENTS = [f"800{i}" for i in range(1, 7)]
 
 def hotline(env: dict[str, str], *args: str,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cti.cli", *args], env=env, text=True,
+    return subprocess.run([sys.executable, "-m", "cti.tools.cli", *args], env=env, text=True,
                           capture_output=True, timeout=timeout, check=False)
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import insert, select
 from structlog.testing import capture_logs
 
 from crm_bridge.models import CallRecord, ServiceOutlet
-from cti.app import Core
-from cti.sandbox import Sandbox
+from cti.server import Core
+from cti.tools.sandbox import Sandbox
 from tests.integration.conftest import silent_agi_server, wait_async, wait_until
 
 IVR_NUMBER = "Local/4008008000@hotline"
@@ -22,8 +22,8 @@ async def walk(core: Core, keys: str, number: str, patience: int = 4) -> dict[st
     """Call the IVR, press ``keys`` (W: wait a second), stay ``patience``
     seconds after the last key."""
     joined: dict[str, str] = {}
-    core.bus.subscribe("ami.QueueCallerJoin", lambda t, m: joined.setdefault(
-        m.text("CallerIDNum"), m.text("Queue")))
+    core.bus.subscribe("queue.joined", lambda t, c: joined.setdefault(
+        c.caller_number, c.queue))
     await core.actions.originate(IVR_NUMBER, context="sim-caller", exten="s",
                                  caller_id=f'"测试" <{number}>',
                                  variables={"SIM_DTMF": keys, "SIM_PATIENCE": str(patience)})
@@ -147,8 +147,8 @@ async def test_a_server_that_goes_quiet_mid_menu_still_gets_its_caller_queued(
     import time
 
     from acd.routing import Router
-    from ivr.agi import hotline_entry
     from ivr.menus import load_menus
+    from ivr.services import hotline_entry
 
     released = asyncio.Event()
 
@@ -192,8 +192,8 @@ async def test_a_server_that_goes_quiet_mid_menu_still_gets_its_caller_queued(
 
 async def test_a_fault_in_a_menu_handler_sends_the_caller_to_an_agent(core: Core) -> None:
     from acd.routing import Router
-    from ivr.agi import hotline_entry
     from ivr.menus import load_menus
+    from ivr.services import hotline_entry
 
     async def broken_lookup(ticket_id: int) -> None:
         raise RuntimeError("ticket store on fire")
@@ -227,7 +227,7 @@ async def test_a_caller_who_hangs_up_in_the_menus_leaves_the_path_and_the_report
     assert row.ivr_path.startswith("language:1") and row.outcome == "ivr_only"
     assert row.language == "zh"
     today = dt.datetime.now(ZoneInfo(core.settings.site_timezone)).date()
-    report = await core.kpi.ivr(today)
+    report = await core.ivr_report.day(today)
     assert report["nodes"]["language"]["keys"]["1"] >= 1
 
 
@@ -364,8 +364,7 @@ async def test_a_sip_caller_walks_a_branch_with_rfc2833_dtmf(core: Core, tmp_pat
     for press, digit in enumerate("114"):
         write_dtmf_pcap(tmp_path / f"key{press + 1}.pcap", digit, press)
     joined: dict[str, str] = {}
-    core.bus.subscribe("ami.QueueCallerJoin", lambda t, m: joined.setdefault(
-        m.text("Linkedid"), m.text("Queue")))
+    core.bus.subscribe("queue.joined", lambda t, c: joined.setdefault(c.call_id, c.queue))
     scenario = Path(__file__).parents[1] / "sipp" / "ivr_dtmf.xml"
     proc = await asyncio.create_subprocess_exec(
         sipp, "-sf", str(scenario), "-s", "4008008000", "127.0.0.1:5060", "-i", "127.0.0.1",

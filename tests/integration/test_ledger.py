@@ -1,6 +1,6 @@
 """Calls that begin and end while no server runs are still recorded, once:
 Asterisk's own ledger (the dialplan's hangup handler, AstDB) is read by the
-next server (cti.ledger). Real calls in the sandbox with no server at all:
+next server (crm_bridge.ledger). Real calls in the sandbox with no server at all:
 one answered by an agent, one given up in the queue, one hung up before the
 menus; then a server starts on an empty database."""
 
@@ -13,10 +13,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_bridge import ledger
 from crm_bridge.models import CallRecord
-from cti import ledger
 from cti.ami import AmiActions
-from cti.sandbox import AmiCredentials
+from cti.config.credentials import AmiCredentials
 from tests.integration.conftest import (
     QUEUE,
     hangup_all,

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from cti.ami import AmiAuthError, AmiConnection
-from cti.app import Core
-from cti.calls import Call, CallState
-from cti.sandbox import AmiCredentials, Sandbox
+from cti.calls.model import Call, CallState
+from cti.config.credentials import AmiCredentials
+from cti.server import Core
+from cti.tools.sandbox import Sandbox
 from tests.integration.conftest import (
     add_agent,
     place_call,
@@ -111,7 +112,7 @@ def test_serve_with_a_wrong_secret_exits_non_zero_within_10_s(creds: AmiCredenti
     env = dict(os.environ, HOTLINE_AMI_SECRET="not-the-secret", HOTLINE_HTTP_PORT="0",
                HOTLINE_AGI_PORT="0", HOTLINE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/x.db")
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "cti.cli", "serve"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "cti.tools.cli", "serve"], env=env,
                           capture_output=True, text=True, timeout=15)
     took = time.monotonic() - t0
     assert proc.returncode == 3

@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-from cti import paths
-from cti.sandbox import Sandbox, _port_open
+from cti.config import paths
+from cti.tools.sandbox import Sandbox, _port_open
 
 
 def hotline(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cti.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cti.tools.cli", *args], capture_output=True,
                           text=True, timeout=timeout)
 
 

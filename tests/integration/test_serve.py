@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from cti.sandbox import AmiCredentials
+from cti.config.credentials import AmiCredentials
 from tests.support.postgres import ThrowawayPostgres, free_port
 
 
@@ -32,8 +32,8 @@ def start_serve(env_extra: dict[str, str], tmp_path: Path,
     env = {**os.environ, "HOTLINE_HTTP_PORT": str(port), "HOTLINE_AGI_PORT": str(free_port()),
            "HOTLINE_LOG_FORMAT": "json", **env_extra}
     with (tmp_path / log_name).open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "cti.cli", "serve"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen([sys.executable, "-m", "cti.tools.cli", "serve"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
     return proc, port
 
 
@@ -92,7 +92,7 @@ def test_healthz_is_503_and_names_the_database_when_it_is_down(
 
 def test_bad_setting_fails_at_start_naming_the_key(tmp_path: Path) -> None:
     env = dict(os.environ, HOTLINE_AMI_PORT="not-a-port")
-    proc = subprocess.run([sys.executable, "-m", "cti.cli", "serve"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "cti.tools.cli", "serve"], env=env,
                           capture_output=True, text=True, timeout=15)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
@@ -101,7 +101,7 @@ def test_bad_setting_fails_at_start_naming_the_key(tmp_path: Path) -> None:
 
     cfg = tmp_path / "hotline.toml"
     cfg.write_text("http_port = -4\n")
-    proc = subprocess.run([sys.executable, "-m", "cti.cli", "serve", "--config", str(cfg)],
+    proc = subprocess.run([sys.executable, "-m", "cti.tools.cli", "serve", "--config", str(cfg)],
                           capture_output=True, text=True, timeout=15)
     assert proc.returncode == 2
     assert f"config file {cfg}: key 'http_port'" in proc.stderr
@@ -113,7 +113,7 @@ def test_an_invalid_menu_file_stops_the_start_with_file_line_and_field(tmp_path:
     menus.write_text(text.replace('"3": {queue: {zh: complaints', '"3": {queue: {zh: complaint'),
                      encoding="utf-8")
     env = dict(os.environ, HOTLINE_IVR_MENUS=str(menus), HOTLINE_HTTP_PORT=str(free_port()))
-    proc = subprocess.run([sys.executable, "-m", "cti.cli", "serve"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "cti.tools.cli", "serve"], env=env,
                           capture_output=True, text=True, timeout=15)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()

@@ -11,9 +11,9 @@ import pytest
 
 from acd.config import app_queue_seconds, load_config, rendered_files, wrap_up_ends
 from acd.routing import Router
-from cti import paths
-from cti.cli import main
-from cti.yamlconf import YamlConfigError
+from cti.config import paths
+from cti.config.yamlconf import YamlConfigError
+from cti.tools.cli import main
 
 
 def test_the_committed_asterisk_files_are_what_the_config_renders() -> None:

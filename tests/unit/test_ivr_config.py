@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from acd.config import load_config
-from cti.yamlconf import YamlConfigError
+from cti.config.yamlconf import YamlConfigError
 from ivr.menus import load_menus
 from ivr.prompts import load_catalogue
 

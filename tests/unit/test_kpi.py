@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from acd.kpi import CallRow, IntervalRow, agent_kpis, buckets, queue_kpis, window_bounds
+from acd.kpi import agent_kpis, buckets, queue_kpis, window_bounds
+from crm_bridge.reports import CallFacts, IntervalFacts  # the rows the records give
 
 T0 = dt.datetime(2026, 11, 24, 2, 0, tzinfo=dt.UTC)
 
@@ -15,10 +16,10 @@ def s(seconds: float) -> dt.datetime:
 
 
 def call(cid: str, outcome: str, wait: float, talk_end: float | None = None,
-         hold: float = 0.0, agent: str | None = "8101") -> CallRow:
+         hold: float = 0.0, agent: str | None = "8101") -> CallFacts:
     answered = s(wait) if outcome == "answered" else None
     ended = s(wait + (talk_end or 0.0))
-    return CallRow(cid, "ac-zh", agent if answered else None, outcome, s(0), answered, ended,
+    return CallFacts(cid, "ac-zh", agent if answered else None, outcome, s(0), answered, ended,
                    wait, hold)
 
 
@@ -30,12 +31,12 @@ CALLS = [
     call("5", "answered", 20, talk_end=50),            # exactly 20 s counts as within
 ]
 INTERVALS = [
-    IntervalRow("8101", "available", s(0), s(100), None),
-    IntervalRow("8101", "ringing", s(100), s(105), "1"),
-    IntervalRow("8101", "on_call", s(105), s(305), "1"),
-    IntervalRow("8101", "wrap_up", s(305), s(315), "1"),
-    IntervalRow("8101", "wrap_up", s(400), s(410), "2"),
-    IntervalRow("8101", "paused", s(500), s(800), None),
+    IntervalFacts("8101", "available", s(0), s(100), None),
+    IntervalFacts("8101", "ringing", s(100), s(105), "1"),
+    IntervalFacts("8101", "on_call", s(105), s(305), "1"),
+    IntervalFacts("8101", "wrap_up", s(305), s(315), "1"),
+    IntervalFacts("8101", "wrap_up", s(400), s(410), "2"),
+    IntervalFacts("8101", "paused", s(500), s(800), None),
 ]
 
 

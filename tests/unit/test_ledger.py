@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from crm_bridge.ledger import LedgerError, call_of, parse
 from crm_bridge.writer import record_of
-from cti.ledger import LedgerError, call_of, parse
 
 
 def entry(**over: str) -> str:

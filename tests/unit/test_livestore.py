@@ -6,8 +6,9 @@ from pathlib import Path
 
 from crm_bridge.writer import record_of
 from cti.bus import EventBus
-from cti.calls import Call, CallState, CallTracker
-from cti.livestore import LiveCallStore
+from cti.calls.livestore import LiveCallStore
+from cti.calls.model import Call, CallState
+from cti.calls.tracker import CallTracker
 from tests.unit.test_tracker_replay import messages
 
 
@@ -99,8 +100,8 @@ def test_an_unreadable_file_is_set_aside_and_reported(tmp_path: Path) -> None:
 
 
 def test_agent_time_counts_overlaps_once_per_agent_and_survives_a_restart() -> None:
-    from cti.calls import Call, Leg
-    from cti.livestore import call_from_state, call_state
+    from cti.calls.livestore import call_from_state, call_state
+    from cti.calls.model import Call, Leg
 
     call = Call(call_id="1.1", started_at=0.0, ended_at=100.0)
     # 8001 talks 10..40, consults 8002 (30..45, both busy), leaves at 45;

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cti.settings import ConfigError, load_settings
+from cti.config.settings import ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,9 @@ import pytest
 
 from cti.ami.parser import AmiMessage, AmiParser
 from cti.bus import EventBus
-from cti.calls import Call, CallState, CallStateChange, CallTracker
+from cti.calls.events import CallStateChange
+from cti.calls.model import Call, CallState
+from cti.calls.tracker import CallTracker
 from tests.conftest import fixture_bytes
 
 S = CallState

@@ -12,7 +12,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
-from cti.webhook import WebhookSender, sign, verify
+from crm_bridge.webhook import WebhookSender, sign, verify
+from cti.web.client import HttpPoster
 
 SECRET = "0123456789abcdef-secret"
 
@@ -40,14 +41,16 @@ async def receiver(statuses: list[int]) -> AsyncIterator[tuple[str, list[web.Req
 
 @contextlib.asynccontextmanager
 async def sending(url: str, **kw: float) -> AsyncIterator[WebhookSender]:
-    sender = WebhookSender(url, SECRET, first_delay=0.05, **kw)  # type: ignore[arg-type]
-    task = asyncio.create_task(sender.run())
-    try:
-        yield sender
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with HttpPoster().running() as poster:
+        sender = WebhookSender(url, SECRET, poster, first_delay=0.05,
+                               **kw)  # type: ignore[arg-type]
+        task = asyncio.create_task(sender.run())
+        try:
+            yield sender
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def settle(pred: object, timeout: float = 5.0) -> None:

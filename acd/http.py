@@ -1,0 +1,142 @@
+"""REST handlers for the ACD: agents (create, skills, log in, log out, pause,
+unpause, state), the live queues, the wallboard's websocket, the KPIs; and
+the signed-in agent's own ACD session from the console
+(``/api/v1/console/acd/*``). Thin: validate (acd/schemas.py), call the
+service (acd/services.py, kpi.py), shape JSON."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from acd.kpi import KpiService
+from acd.notifier import BOARD_TOPICS, AcdNotifier
+from acd.schemas import (
+    AgentIn,
+    AgentPatch,
+    IntervalQuery,
+    LoginIn,
+    PauseIn,
+    WindowQuery,
+)
+from acd.services import AcdService, create_agent, update_agent
+from cti.bus import EventBus
+from cti.web.parsing import body, query
+from cti.web.responses import ok
+from cti.web.sessions import for_signed_in, identity
+from cti.web.streams import stream_ws
+
+ACD: web.AppKey[AcdService] = web.AppKey("acd")
+KPI: web.AppKey[KpiService] = web.AppKey("kpi")
+BUS: web.AppKey[EventBus] = web.AppKey("acd_bus")
+
+
+def _code(request: web.Request) -> str:
+    return request.match_info["code"]
+
+
+async def list_agents(request: web.Request) -> web.Response:
+    agents = await request.app[ACD].agents()
+    return ok({"agents": agents, "count": len(agents)})
+
+
+async def post_agent(request: web.Request) -> web.Response:
+    data = await body(request, AgentIn)
+    return ok(await create_agent(request.app[ACD], data), status=201)
+
+
+async def get_agent(request: web.Request) -> web.Response:
+    return ok(await request.app[ACD].state(_code(request)))
+
+
+async def patch_agent(request: web.Request) -> web.Response:
+    patch = await body(request, AgentPatch)
+    return ok(await update_agent(request.app[ACD], _code(request), patch))
+
+
+async def login(request: web.Request) -> web.Response:
+    data = await body(request, LoginIn)
+    return ok(await request.app[ACD].login(_code(request), data.device))
+
+
+async def logout(request: web.Request) -> web.Response:
+    return ok(await request.app[ACD].logout(_code(request)))
+
+
+async def pause(request: web.Request) -> web.Response:
+    data = await body(request, PauseIn)
+    return ok(await request.app[ACD].pause(_code(request), data.reason))
+
+
+async def unpause(request: web.Request) -> web.Response:
+    return ok(await request.app[ACD].unpause(_code(request)))
+
+
+async def list_queues(request: web.Request) -> web.Response:
+    queues = request.app[ACD].queues()
+    return ok({"queues": queues, "count": len(queues)})
+
+
+async def get_queue(request: web.Request) -> web.Response:
+    return ok(request.app[ACD].queue(request.match_info["name"]))
+
+
+async def stats_queues(request: web.Request) -> web.Response:
+    q = query(request, WindowQuery)
+    return ok(await request.app[KPI].queues(q.window))
+
+
+async def stats_agents(request: web.Request) -> web.Response:
+    q = query(request, WindowQuery)
+    return ok(await request.app[KPI].agents(q.window))
+
+
+async def stats_intervals(request: web.Request) -> web.Response:
+    q = query(request, IntervalQuery)
+    if q.queue is not None:
+        request.app[ACD].queue(q.queue)  # 404 unknown-queue
+    return ok(await request.app[KPI].intervals(q.date, q.minutes, q.queue))
+
+
+async def acd_ws(request: web.Request) -> web.WebSocketResponse:
+    """The wallboard's feed: every queue and agent first, then each change
+    (``acd.agent``, ``acd.queue``) as the events come."""
+    acd = request.app[ACD]
+    snapshot = AcdNotifier.snapshot(acd.queues(), await acd.agents())
+    return await stream_ws(request, request.app[BUS], BOARD_TOPICS, snapshot,
+                           AcdNotifier.render)
+
+
+# ---------------------------------------------------------------------- the agent's own
+async def my_login(request: web.Request) -> web.Response:
+    who = await identity(request)
+    data = await body(request, LoginIn)
+    return ok(await request.app[ACD].login(who.code, data.device))
+
+
+async def my_pause(request: web.Request) -> web.Response:
+    who = await identity(request)
+    data = await body(request, PauseIn)
+    return ok(await request.app[ACD].pause(who.code, data.reason))
+
+
+def add_routes(app: web.Application, bus: EventBus, acd: AcdService, kpi: KpiService) -> None:
+    app[BUS], app[ACD], app[KPI] = bus, acd, kpi
+    r = app.router
+    r.add_get("/api/v1/agents", list_agents)
+    r.add_post("/api/v1/agents", post_agent)
+    r.add_get("/api/v1/agents/{code}", get_agent)
+    r.add_patch("/api/v1/agents/{code}", patch_agent)
+    r.add_post("/api/v1/agents/{code}/login", login)
+    r.add_post("/api/v1/agents/{code}/logout", logout)
+    r.add_post("/api/v1/agents/{code}/pause", pause)
+    r.add_post("/api/v1/agents/{code}/unpause", unpause)
+    r.add_get("/api/v1/queues", list_queues)
+    r.add_get("/api/v1/queues/{name}", get_queue)
+    r.add_get("/api/v1/acd/ws", acd_ws)
+    r.add_get("/api/v1/stats/queues", stats_queues)
+    r.add_get("/api/v1/stats/agents", stats_agents)
+    r.add_get("/api/v1/stats/intervals", stats_intervals)
+    r.add_post("/api/v1/console/acd/login", my_login)
+    r.add_post("/api/v1/console/acd/pause", my_pause)
+    r.add_post("/api/v1/console/acd/logout", for_signed_in(ACD, lambda acd: acd.logout))
+    r.add_post("/api/v1/console/acd/unpause", for_signed_in(ACD, lambda acd: acd.unpause))

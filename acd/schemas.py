@@ -1,0 +1,66 @@
+"""Payloads of the ACD's API, validated by pydantic. Unknown fields are refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class PauseReason(enum.StrEnum):
+    BREAK = "break"
+    LUNCH = "lunch"
+    TRAINING = "training"
+    MEETING = "meeting"
+    AFTER_CALL_WORK = "after_call_work"
+
+
+class AgentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str = Field(pattern=r"^[0-9A-Za-z_-]{1,20}$")
+    name: str = Field(min_length=1, max_length=50)
+    skills: dict[str, int] = Field(default_factory=dict)
+
+
+class AgentPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(None, min_length=1, max_length=50)
+    skills: dict[str, int] | None = None
+    active: bool | None = None
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    device: str = Field(min_length=3, max_length=120)
+
+
+class PauseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: PauseReason
+
+
+class WindowQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    window: Literal["15m", "today"] = "today"
+
+
+class IntervalQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    date: dt.date
+    minutes: int = 30
+    queue: str | None = Field(None, max_length=40)
+
+    @field_validator("minutes")
+    @classmethod
+    def _size(cls, v: int) -> int:
+        if v not in (15, 30, 60):
+            raise ValueError("intervals are 15, 30 or 60 minutes")
+        return v

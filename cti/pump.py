@@ -1,0 +1,105 @@
+"""The event pump: AMI events -> the call tracker and the agent translator ->
+domain events on the bus, with a resync per AMI session.
+
+The pump is the only consumer of the AMI connection's event stream. It takes
+events in batches (so the socket reader never waits on subscribers) and
+hands each to the two translators of :mod:`cti.calls`; they publish what
+happened as domain events. Raw AMI never reaches the bus.
+
+When a new AMI session starts, the pump re-reads Asterisk's state
+(CoreShowChannels, QueueStatus), rebuilds the tracker, and publishes
+``asterisk.resynced`` with the queue members and waiting callers, before it
+handles the events that follow. It waits for Asterisk's ``FullyBooted``
+(sent at login once boot is done) first: an AMI session can open while a
+restarting Asterisk is still loading app_queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+
+from cti.ami import AmiActions, AmiConnection, AmiError, AmiMessage, Connected, Disconnected
+from cti.bus import EventBus
+from cti.calls import events as ev
+from cti.calls.agents import AgentEvents, queue_snapshot
+from cti.calls.events import Resynced
+from cti.calls.headers import event_time
+from cti.calls.tracker import CallTracker
+
+log = structlog.get_logger("cti.pump")
+
+
+class EventPump:
+    def __init__(self, conn: AmiConnection, actions: AmiActions, tracker: CallTracker,
+                 agents: AgentEvents, bus: EventBus) -> None:
+        self.conn = conn
+        self.actions = actions
+        self.tracker = tracker
+        self.agents = agents
+        self.bus = bus
+        self.events_seen = 0
+        self.resynced_session = 0
+        self.resyncing = False
+        self.last_resync: dict[str, object] | None = None
+        self._awaiting_boot: int | None = None  # session waiting for FullyBooted
+
+    @property
+    def in_sync(self) -> bool:
+        return (self.conn.connected and not self.resyncing
+                and self.resynced_session == self.conn.session)
+
+    def dispatch(self, msg: AmiMessage) -> None:
+        self.events_seen += 1
+        at = event_time(msg, time.time)
+        self.tracker.handle(msg, at)
+        self.agents.handle(msg, at)
+
+    async def run(self) -> None:
+        conn = self.conn
+        while True:
+            batch = await conn.next_batch()
+            for item in batch:
+                if type(item) is AmiMessage:
+                    if item.name == "FullyBooted" and self._awaiting_boot is not None:
+                        session, self._awaiting_boot = self._awaiting_boot, None
+                        await self.resync(session)
+                    self.dispatch(item)
+                elif isinstance(item, Connected):
+                    self._awaiting_boot = item.session
+                    self.resyncing = True
+                elif isinstance(item, Disconnected):
+                    self._awaiting_boot = None
+                    self.bus.publish(ev.ASTERISK_DISCONNECTED, item)
+
+    async def resync(self, session: int) -> None:
+        """Re-read Asterisk's channels and queues and rebuild the live calls.
+        Retried with backoff while this AMI session lasts."""
+        self.resyncing = True
+        t0 = time.monotonic()
+        delay = 0.2
+        try:
+            while True:
+                try:
+                    channels = await self.actions.core_show_channels()
+                    queues = await self.actions.queue_status()
+                    break
+                except AmiError as exc:
+                    log.warning("resync_failed", session=session, error=str(exc),
+                                retry_in=delay)
+                    if not self.conn.connected or self.conn.session != session:
+                        return  # the next session will resync
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+        finally:
+            self.resyncing = False
+        result = self.tracker.resync(channels, queues)
+        self.resynced_session = session
+        at = time.time()
+        self.last_resync = {"session": session, "at": at,
+                            "took_ms": round((time.monotonic() - t0) * 1000, 1), **result}
+        log.info("ami_resynced", session=session, channels=len(channels), **result)
+        members, callers = queue_snapshot(queues)
+        self.bus.publish(ev.ASTERISK_RESYNCED, Resynced(session, at, members, callers))

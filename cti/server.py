@@ -1,0 +1,395 @@
+"""The composition root: every long-lived object is built here and passed in,
+every bus subscription is made here, every background task is started here.
+
+* :func:`build_core` builds the objects (nothing runs yet).
+* :func:`subscriptions` is the whole wiring of the bus: each feature's table
+  (its ``bus_consume.py``), subscribed in :func:`running`.
+* :func:`tasks` is every background task; :func:`running` starts and stops
+  them with the AMI connection and the FastAGI server.
+* :func:`web_app` adds each feature's routes (its ``http.py``).
+
+What one feature needs of another is handed over here as an object that
+fits the Protocol the needing feature declares (acd -> the service
+database's agents, the console -> the ACD's agent states, the IVR -> the
+ACD's routing ...); features never import each other. docs/architecture.md
+draws it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+import acd.bus_consume
+import acd.http
+import crm_bridge.bus_consume
+import crm_bridge.http
+import cti.console.bus_consume
+import cti.console.http
+import cti.web.health
+import cti.web.live
+import cti.web.sessions
+import ivr.http
+from acd.board import Board
+from acd.config import AcdConfig, load_config
+from acd.kpi import KpiService
+from acd.notifier import AcdNotifier
+from acd.routing import Router
+from acd.services import AcdService
+from crm_bridge import ledger
+from crm_bridge.accounts import Accounts
+from crm_bridge.agents import AgentDirectory
+from crm_bridge.db import Database, Engine, describe
+from crm_bridge.intervals import IntervalWriter
+from crm_bridge.reports import ReportRows
+from crm_bridge.services import CrmService
+from crm_bridge.tickets import TicketService
+from crm_bridge.webhook import WebhookSender
+from crm_bridge.wrapups import WrapUps
+from crm_bridge.writer import CallRecordWriter
+from cti.agi import AgiServer, ping
+from cti.ami import AmiActions, AmiConnection
+from cti.bus import EventBus, Handler, Subscription
+from cti.calls import events as ev
+from cti.calls.agents import AgentEvents
+from cti.calls.events import Resynced
+from cti.calls.livestore import LiveCallStore
+from cti.calls.tracker import CallTracker
+from cti.config.credentials import load_credentials
+from cti.config.settings import ConfigError, Settings
+from cti.console.controls import CallControls
+from cti.console.notifier import ConsoleNotifier
+from cti.console.services import ScreenPops, WrapUp
+from cti.pump import EventPump
+from cti.web.app import App, new_app
+from cti.web.client import HttpPoster
+from cti.web.health import Health
+from cti.web.sessions import SessionService
+from ivr.menus import load_menus
+from ivr.prompts import load_catalogue
+from ivr.report import IvrReport
+from ivr.services import hotline_entry
+
+log = structlog.get_logger("cti.server")
+
+STATIC: dict[str, Path] = {"console": cti.console.http.STATIC}  # served at /static/<name>/
+LEDGER_SWEEP_EVERY = 60.0  # s, between the sweeps after each resync
+
+
+@dataclass
+class Core:
+    settings: Settings
+    bus: EventBus
+    tracker: CallTracker
+    agent_events: AgentEvents
+    conn: AmiConnection
+    actions: AmiActions
+    pump: EventPump
+    agi: AgiServer
+    database: Database
+    writer: CallRecordWriter
+    live_store: LiveCallStore
+    crm: CrmService
+    tickets: TicketService
+    acd_config: AcdConfig
+    board: Board
+    acd: AcdService
+    intervals: IntervalWriter
+    kpi: KpiService
+    ivr_report: IvrReport
+    sessions: SessionService
+    notifier: ConsoleNotifier
+    pops: ScreenPops
+    controls: CallControls
+    wrap_up: WrapUp[Any]
+    poster: HttpPoster
+    webhook: WebhookSender | None = None
+    database_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    running_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def engine(self) -> Engine:
+        return self.database.engine
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url
+
+    @property
+    def schema_ready(self) -> bool:
+        return self.database.ready
+
+
+def ami_secret(settings: Settings) -> str:
+    """The AMI secret: from the settings, else the one a local sandbox generated."""
+    if settings.ami_secret is not None:
+        return settings.ami_secret.get_secret_value()
+    creds = load_credentials(settings.var_dir / "asterisk" / "ami.json")
+    if creds is None:
+        raise ConfigError(
+            "setting 'ami_secret': not set; set HOTLINE_AMI_SECRET, or start the "
+            "sandbox with 'hotline asterisk up' (it generates one)"
+        )
+    return creds.secret
+
+
+def build_core(settings: Settings) -> Core:
+    """Every long-lived object, built once and handed to what needs it."""
+    zone = settings.site_timezone
+    # the core: AMI in, domain events out
+    bus = EventBus()
+    tracker = CallTracker(bus)
+    agent_events = AgentEvents(bus)
+    conn = AmiConnection(
+        settings.ami_host, settings.ami_port, settings.ami_username, ami_secret(settings),
+        action_timeout=settings.ami_action_timeout,
+        connect_timeout=settings.ami_connect_timeout,
+        ping_interval=settings.ami_ping_interval,
+    )
+    actions = AmiActions(conn)
+    pump = EventPump(conn, actions, tracker, agent_events, bus)
+    agi = AgiServer(settings.agi_host, settings.agi_port)
+    # the config files: a bad one stops the start here
+    acd_config = load_config(settings.acd_config)
+    menus = load_menus(settings.ivr_menus, queues=set(acd_config.queues),
+                       prompts=set(load_catalogue().prompts))
+    # the service database
+    database = Database(settings.effective_database_url)
+    engine = database.engine
+    crm = CrmService(engine, local_area_code=settings.local_area_code)
+    tickets = TicketService(engine, zone=zone)
+    writer = CallRecordWriter(engine, settings.var_dir / "spool",
+                              bus.queue(*crm_bridge.bus_consume.CALL_RECORDS, maxsize=0),
+                              local_area_code=settings.local_area_code)
+    intervals = IntervalWriter(engine, bus.queue(
+        *crm_bridge.bus_consume.AGENT_INTERVALS,
+        maxsize=crm_bridge.bus_consume.AGENT_INTERVALS_HELD))
+    reports = ReportRows(engine)
+    poster = HttpPoster()
+    webhook = None
+    if settings.crm_webhook_url and settings.crm_webhook_secret:
+        webhook = WebhookSender(settings.crm_webhook_url,
+                                settings.crm_webhook_secret.get_secret_value(), poster)
+    # the ACD
+    board = Board(acd_config, AcdNotifier(bus), zone=zone, calls=tracker)
+    acd_service = AcdService(AgentDirectory(engine), actions, board, acd_config)
+    kpi = KpiService(reports, zone=zone, thresholds={
+        name: q.service_level_seconds for name, q in acd_config.all_queues().items()},
+        default_threshold=acd_config.defaults.service_level_seconds)
+    # the IVR: its FastAGI route, routed by the ACD, looking callers up in the database
+    agi.add_route("hotline", hotline_entry(Router(acd_config, crm), menus, crm, tickets.find,
+                                           zone=zone, on_step=tracker.note_ivr,
+                                           booker=tickets.book_installation))
+    agi.add_route("ping", ping)
+    # the console
+    notifier = ConsoleNotifier(bus, webhook)
+    pops = ScreenPops(tracker, crm, notifier)
+    controls = CallControls(actions, tracker, acd_service, set(acd_config.queues), pops)
+    sessions = SessionService(Accounts(engine), on_sign_out=[acd_service.leave_queues])
+    return Core(settings=settings, bus=bus, tracker=tracker, agent_events=agent_events,
+                conn=conn, actions=actions, pump=pump, agi=agi, database=database,
+                writer=writer, live_store=LiveCallStore(settings.var_dir / "live-calls.json"),
+                crm=crm, tickets=tickets, acd_config=acd_config, board=board, acd=acd_service,
+                intervals=intervals, kpi=kpi, ivr_report=IvrReport(reports, zone=zone),
+                sessions=sessions, notifier=notifier, pops=pops, controls=controls,
+                wrap_up=WrapUp(pops, WrapUps(engine, tickets)), poster=poster,
+                webhook=webhook)
+
+
+# ---------------------------------------------------------------------- the wiring
+def subscriptions(core: Core) -> list[tuple[str, Handler]]:
+    """Every handler on the bus, feature by feature (each table is the
+    feature's ``bus_consume.py``). The call-record and interval writers
+    have their own queued subscriptions (built in :func:`build_core`);
+    websockets subscribe while they are open."""
+    return [
+        *acd.bus_consume.subscriptions(core.board),
+        *cti.console.bus_consume.subscriptions(core.pops, core.controls),
+    ]
+
+
+def tasks(core: Core) -> dict[str, Coroutine[Any, Any, None]]:
+    """Every background task, by name."""
+    bus = core.bus
+    out: dict[str, Coroutine[Any, Any, None]] = {
+        "ami-event-pump": core.pump.run(),
+        "database-schema": migrate(core),
+        "call-record-writer": core.writer.run(),
+        "agent-intervals": core.intervals.run(),
+        "live-call-store": keep_live_calls(core),
+        "wrap-up-clock": wrap_up_clock(core),
+        "acd-after-database": after_database(core, seed_calls_today),
+        "acd-after-resync": after_resync(core, bus.queue(ev.ASTERISK_RESYNCED, maxsize=1),
+                                         "acd_reconcile", reconcile_members),
+        "ledger-sweeps": ledger_sweeps(core, bus.queue(ev.ASTERISK_RESYNCED, maxsize=1)),
+    }
+    if core.webhook is not None:
+        out["crm-webhook"] = run_webhook(core.poster, core.webhook)
+    return out
+
+
+# ---------------------------------------------------------------------- the tasks
+async def migrate(core: Core) -> None:
+    """The service database's schema; then what waits for it can go on."""
+    await core.database.migrate()
+    core.database_ready.set()
+
+
+async def seed_calls_today(core: Core) -> None:
+    """The wallboard's calls-today count per agent, from the records."""
+    core.board.seed_calls_today(await core.acd.calls_today(core.settings.site_timezone))
+
+
+async def reconcile_members(core: Core, resync: Resynced) -> None:
+    """Members Asterisk lost (it restarted) put back as the database remembers them."""
+    await core.acd.reconcile()
+
+
+async def after_database(core: Core, job: Callable[[Core], Awaitable[None]]) -> None:
+    await core.database_ready.wait()
+    try:
+        await job(core)
+    except Exception as exc:  # a count for the wallboard: not worth failing over
+        log.warning("calls_today_not_read", error=f"{type(exc).__name__}: {exc}"[:200])
+
+
+async def after_resync(core: Core, resyncs: Subscription, what: str,
+                       job: Callable[[Core, Resynced], Awaitable[None]]) -> None:
+    """``job`` after each resync (the newest, if several came meanwhile), once
+    the database is ready; retried with backoff while that AMI session lasts."""
+    async for _, resync in resyncs:
+        await core.database_ready.wait()
+        delay = 0.5
+        while core.pump.in_sync and core.pump.resynced_session == resync.session:
+            try:
+                await job(core, resync)
+                break
+            except Exception as exc:  # AMI or database gone again: retry, or the next resync
+                log.warning(f"{what}_failed", error=f"{type(exc).__name__}: {exc}"[:200],
+                            retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+
+async def ledger_sweeps(core: Core, resyncs: Subscription,
+                        every: float = LEDGER_SWEEP_EVERY) -> None:
+    """After each resync, and every ``every`` s while in sync: the calls
+    Asterisk's ledger has that nobody recorded (crm_bridge/ledger.py)."""
+    swept = False
+    while True:
+        resynced = await resyncs.wait(every if swept else None)
+        while resyncs.get_nowait() is not None:
+            pass
+        if not core.pump.in_sync or not (resynced or swept):
+            continue
+        await core.database_ready.wait()
+        resync = core.pump.last_resync or {"at": 0.0}
+        swept = True
+        try:
+            done = await ledger.sweep(core.actions, core.tracker, core.bus, core.writer,
+                                      core.engine, float(resync["at"]))  # type: ignore[arg-type]
+        except Exception as exc:  # AMI gone again: the next resync sweeps
+            log.warning("ledger_sweep_failed", error=f"{type(exc).__name__}: {exc}"[:200])
+            continue
+        if done["backfilled"] or done["bad"]:
+            log.info("ledger_swept", **done)
+
+
+async def wrap_up_clock(core: Core, interval: float = 0.5) -> None:
+    """Wrap-ups end on time on the board (app_queue offers calls again then)."""
+    while True:
+        await asyncio.sleep(interval)
+        core.board.tick()
+
+
+async def keep_live_calls(core: Core, interval: float = 0.5) -> None:
+    """Save the live calls when they changed, at most every ``interval`` s,
+    after spooling the ones that ended (see cti/calls/livestore.py)."""
+    last: tuple[int, int, int] | None = None
+    while True:
+        await asyncio.sleep(interval)
+        mark = (core.pump.events_seen, len(core.tracker.calls), core.tracker.ended_count)
+        if mark != last:
+            save_live_calls(core)
+            last = mark
+
+
+def save_live_calls(core: Core) -> None:
+    try:
+        core.writer.spool_pending()
+        core.live_store.save(core.tracker.calls.values())
+    except OSError as exc:
+        log.error("live_calls_not_saved", file=str(core.live_store.path), error=str(exc))
+
+
+async def run_webhook(poster: HttpPoster, webhook: WebhookSender) -> None:
+    async with poster.running():
+        await webhook.run()
+
+
+# ---------------------------------------------------------------------- start and stop
+@contextlib.asynccontextmanager
+async def running(core: Core) -> AsyncIterator[Core]:
+    """Start the FastAGI server, the AMI connection, the subscriptions and the
+    background tasks; stop them all on the way out, also after a failed start."""
+    unsubscribe = [core.bus.subscribe(topic, handler) for topic, handler in subscriptions(core)]
+    try:
+        restored = core.tracker.restore(core.live_store.load())
+        await core.agi.start()
+        await core.conn.start()  # raises AmiAuthError on a refused login
+        for name, coro in tasks(core).items():
+            core.running_tasks.append(asyncio.create_task(coro, name=name))
+        log.info("core_started", ami=f"{core.settings.ami_host}:{core.settings.ami_port}",
+                 database=describe(core.database.url), agi_port=core.agi.port,
+                 restored_calls=restored, tasks=len(core.running_tasks),
+                 subscriptions=len(unsubscribe))
+        yield core
+    finally:
+        for task in core.running_tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if core.running_tasks:  # started: the calls still up are carried over to the next run
+            save_live_calls(core)
+        for undo in unsubscribe:
+            undo()
+        core.writer.close()
+        await core.pops.close()
+        await core.conn.close()
+        await core.agi.close()
+        await core.database.close()
+
+
+# ---------------------------------------------------------------------- the web
+def web_app(core: Core) -> App:
+    """Every route of the server, on ``core`` (which the caller runs)."""
+    app = new_app(STATIC)
+    cti.web.health.add_routes(app, Health(core.conn, core.pump, core.tracker, core.agi, {
+        "database": lambda: core.database.health(call_records={
+            "spooled_bytes": core.writer.backlog, "written": core.writer.written})}))
+    cti.web.live.add_routes(app, core.bus, core.tracker)
+    cti.web.sessions.add_routes(app, core.sessions)
+    crm_bridge.http.add_routes(app, core.crm, core.tickets)
+    acd.http.add_routes(app, core.bus, core.acd, core.kpi)
+    ivr.http.add_routes(app, core.ivr_report)
+    cti.console.http.add_routes(app, core.bus, core.pops, core.wrap_up, core.controls, core.acd)
+    return app
+
+
+def build_app(settings: Settings, core: Core | None = None) -> App:
+    core = core or build_core(settings)
+    app = web_app(core)
+
+    async def ctx(_: App) -> AsyncIterator[None]:
+        async with running(core):
+            yield
+
+    app.cleanup_ctx.append(ctx)
+    return app
+

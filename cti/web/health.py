@@ -1,0 +1,79 @@
+"""``/healthz`` and ``/api/v1/status``: is the server fit to take calls.
+
+/healthz answers 200 when every component is up, 503 otherwise, with each
+component's status. The components are the AMI session (in sync with
+Asterisk), the FastAGI server, and those the composition root adds (the
+service database: crm_bridge/db.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from cti.agi import AgiServer
+from cti.ami import AmiConnection
+from cti.calls.tracker import CallTracker
+from cti.pump import EventPump
+from cti.web.responses import json_dumps
+
+Check = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class Health:
+    def __init__(self, conn: AmiConnection, pump: EventPump, tracker: CallTracker,
+                 agi: AgiServer, checks: dict[str, Check]) -> None:
+        self.conn, self.pump, self.tracker, self.agi = conn, pump, tracker, agi
+        self.checks = checks
+
+    async def ami(self) -> dict[str, Any]:
+        conn = self.conn
+        if self.pump.in_sync:
+            return {"status": "up", "session": conn.session, "protocol": conn.asterisk_version}
+        if conn.connected:
+            return {"status": "down", "detail": "resyncing with Asterisk"}
+        return {"status": "down", "detail": conn.last_error or conn.state.value}
+
+    async def fastagi(self) -> dict[str, Any]:
+        if self.agi.listening:
+            return {"status": "up", "listen": f"{self.agi.host}:{self.agi.port}"}
+        return {"status": "down", "detail": "FastAGI server not listening"}
+
+    async def components(self) -> dict[str, dict[str, Any]]:
+        out = {"ami": await self.ami()}
+        for name, check in self.checks.items():
+            out[name] = await check()
+        out["agi"] = await self.fastagi()
+        return out
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "ami": {"state": self.conn.state.value, "session": self.conn.session,
+                    "events": self.pump.events_seen, "last_resync": self.pump.last_resync},
+            "calls": {"live": len(self.tracker.calls), "ended": self.tracker.ended_count},
+            "agi": {"requests": self.agi.requests, "failures": self.agi.failures},
+            "time": time.time(),
+        }
+
+
+HEALTH: web.AppKey[Health] = web.AppKey("health")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    components = await request.app[HEALTH].components()
+    ok = all(c["status"] == "up" for c in components.values())
+    body = {"status": "ok" if ok else "degraded", "components": components}
+    return web.json_response(body, status=200 if ok else 503, dumps=json_dumps)
+
+
+async def status(request: web.Request) -> web.Response:
+    return web.json_response(request.app[HEALTH].status(), dumps=json_dumps)
+
+
+def add_routes(app: web.Application, health: Health) -> None:
+    app[HEALTH] = health
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/v1/status", status)
