@@ -260,7 +260,7 @@ class AcdService:
             dt.datetime.combine(dt.datetime.now(tz).date(), dt.time(), tz))
 
 
-
+# ---------------------------------------------------------------------- agents
 def check_skills(config: AcdConfig, skills: dict[str, int]) -> None:
     for skill, level in skills.items():
         if skill not in config.skills:

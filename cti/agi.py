@@ -101,7 +101,6 @@ class AgiServer:
                 await writer.wait_closed()
 
 
-
 async def get_variable(request: Request, name: str) -> str:
     result = await request.send_command(f"GET VARIABLE {name}")
     value = result.get("result", ("", ""))

@@ -84,7 +84,8 @@ async def test_hold_then_a_blind_transfer_takes_the_card_and_notes_to_the_next_a
                           SIM_AGENT_TALK_8802="3"), consoles(server, "8801", "8802") as (
             (lin, lin_feed), (amy, amy_feed)):
         await place_call(core.actions, "吴十", "13800008801", patience=60)
-        await wait_until(lambda: lin_feed.of("call.connected"), 15, "8801 answering")
+        await wait_until(lambda: lin_feed.of("call.connected") and lin_feed.of("pop"), 15,
+                         "8801 answering, the card shown")
         call_id = lin_feed.of("pop")[0]["call_id"]
         call = core.tracker.get(call_id)
         assert call is not None
@@ -132,7 +133,8 @@ async def test_an_attended_transfer_cancelled_returns_the_caller_and_another_com
                           SIM_AGENT_TALK_8804="60"), consoles(server, "8803", "8804") as (
             (chen, chen_feed), (bob, bob_feed)):
         await place_call(core.actions, "路人", "13900008803", patience=60)
-        await wait_until(lambda: chen_feed.of("call.connected"), 15, "8803 answering")
+        await wait_until(lambda: chen_feed.of("call.connected") and chen_feed.of("pop"), 15,
+                         "8803 answering, the card shown")
         call_id = chen_feed.of("pop")[0]["call_id"]
         call = core.tracker.get(call_id)
         assert call is not None
@@ -229,7 +231,8 @@ async def test_blind_transfers_to_a_queue_and_to_an_outside_number(
             consoles(server, "8806", "8807") as ((sun, sun_feed), (_eve, eve_feed)):
         # to the English queue: Eve (its only agent) gets the card and the notes
         await place_call(core.actions, "Tom", "13900008806", patience=60)
-        await wait_until(lambda: sun_feed.of("call.connected"), 15, "8806 answering")
+        await wait_until(lambda: sun_feed.of("call.connected") and sun_feed.of("pop"), 15,
+                         "8806 answering, the card shown")
         first = sun_feed.of("pop")[0]["call_id"]
         await post(sun, "call/transfer", {"to": "queue", "target": "english",
                                           "notes": "English speaker, fridge noise"})
@@ -248,8 +251,8 @@ async def test_blind_transfers_to_a_queue_and_to_an_outside_number(
 
         # to an outside number (a simulated customer's phone answers)
         await place_call(core.actions, "路人丙", "13900008807", patience=60)
-        await wait_until(lambda: len(sun_feed.of("call.connected")) >= 2, 15,
-                         "8806 answering again")
+        await wait_until(lambda: len(sun_feed.of("call.connected")) >= 2
+                         and len(sun_feed.of("pop")) >= 2, 15, "8806 answering again")
         second = sun_feed.of("pop")[-1]["call_id"]
         await post(sun, "call/transfer", {"to": "number", "target": "057188880001"})
         await wait_until(lambda: len(sun_feed.of("call.ended")) >= 2, 10, "8806 free")
@@ -271,7 +274,8 @@ async def test_a_consultation_nobody_answers_ends_with_the_agent_back_with_the_c
                               SIM_AGENT_RING_8809="30"), consoles(server, "8808", "8809") as (
                 (zhao, zhao_feed), (_kim, kim_feed)):
             await place_call(core.actions, "路人丁", "13900008808", patience=60)
-            await wait_until(lambda: zhao_feed.of("call.connected"), 15, "8808 answering")
+            await wait_until(lambda: zhao_feed.of("call.connected") and zhao_feed.of("pop"), 15,
+                             "8808 answering, the card shown")
             call_id = zhao_feed.of("pop")[0]["call_id"]
             call = core.tracker.get(call_id)
             assert call is not None
