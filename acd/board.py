@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -124,6 +125,7 @@ class Board:
         self.waiting: dict[str, dict[str, Waiting]] = {q: {} for q in config.queues}
         self._day = self._today()
         self._transfer_legs: dict[str, str] = {}  # an agent's phone dialled by a transfer -> agent
+        self._dirty_queues: set[str] = set()  # queues whose view changed since the last flush
 
     # ------------------------------------------------------------------ reading
     def agent(self, code: str) -> AgentLive:
@@ -135,6 +137,11 @@ class Board:
     def agent_view(self, code: str) -> dict[str, Any]:
         self.tick()
         return self.agent(code).as_dict(self.clock())
+
+    def available_in(self, queue: str) -> int:
+        """How many of the queue's agents wait for a call right now."""
+        return sum(1 for a in self.agents.values()
+                   if a.state is AgentState.AVAILABLE and queue in a.queues)
 
     def queue_view(self, name: str) -> dict[str, Any]:
         self.tick()
@@ -285,7 +292,18 @@ class Board:
         self._publish_queue(c.queue)
 
     def _publish_queue(self, queue: str) -> None:
-        self.notifier.queue_changed(lambda: self.queue_view(queue))
+        """The queue's view changed: sent with the next :meth:`flush_queues`."""
+        self._dirty_queues.add(queue)
+
+    def flush_queues(self) -> None:
+        """The views of the queues that changed since the last flush, once each
+        (the server flushes four times a second: a wallboard is read by people,
+        and a busy queue changes hundreds of times a second)."""
+        if not self._dirty_queues:
+            return
+        dirty, self._dirty_queues = self._dirty_queues, set()
+        for queue in sorted(dirty):
+            self.notifier.queue_changed(functools.partial(self.queue_view, queue))
 
     # ------------------------------------------------------------------ state
     def tick(self) -> None:
@@ -320,7 +338,7 @@ class Board:
             self.notifier.interval_closed(a.code, a.state.value, a.reason, a.since, at, call)
         old = a.state
         a.state, a.reason, a.since = state, reason, max(at, a.since) if a.since else at
-        log.info("agent_state", agent=a.code, old=old.value, new=state.value, reason=reason)
+        log.debug("agent_state", agent=a.code, old=old.value, new=state.value, reason=reason)
         self.notifier.agent_changed(a.as_dict(self.clock()))
         for queue in a.queues:  # its agents-by-state changed
             if queue in self.config.queues:

@@ -2,9 +2,11 @@
 
 The board tells the notifier what changed; the notifier puts it on the bus:
 
-    acd.agent     an agent's state (the board's agent view)
-    acd.queue     a queue's callers and agents (the board's queue view); only
-                  built while somebody listens (a wallboard is open)
+    acd.agent.<code>  an agent's state (the board's agent view), on the agent's
+                  own topic: an agent's console hears only its agent
+    acd.queue     a queue's callers and agents (the board's queue view); at most
+                  four times a second per queue (the board flushes what changed),
+                  and only built while somebody listens (a wallboard is open)
     acd.interval  a closed agent-state interval, for the database
 
 and shapes what the wallboard's websocket sends (:meth:`snapshot`,
@@ -19,10 +21,14 @@ from typing import Any
 
 from cti.bus import EventBus
 
-AGENT = "acd.agent"
+AGENT = "acd.agent"  # + ".<code>"; the websocket message's type is "acd.agent"
 QUEUE = "acd.queue"
 INTERVAL = "acd.interval"
-BOARD_TOPICS = (AGENT, QUEUE)  # what the wallboard's feed carries
+BOARD_TOPICS = (f"{AGENT}.*", QUEUE)  # what the wallboard's feed carries
+
+
+def agent_topic(code: str) -> str:
+    return f"{AGENT}.{code}"
 
 
 class AcdNotifier:
@@ -30,7 +36,7 @@ class AcdNotifier:
         self.bus = bus
 
     def agent_changed(self, view: dict[str, Any]) -> None:
-        self.bus.publish(AGENT, view)
+        self.bus.publish(agent_topic(view["agent"]), view)
 
     def queue_changed(self, view: Callable[[], dict[str, Any]]) -> None:
         if self.bus.has_subscribers(QUEUE):
@@ -49,8 +55,8 @@ class AcdNotifier:
 
     @staticmethod
     def render(topic: str, payload: dict[str, Any]) -> dict[str, Any] | None:
-        if topic == AGENT:
-            return {"type": topic, "agent": payload}
+        if topic.startswith(AGENT + "."):
+            return {"type": AGENT, "agent": payload}
         if topic == QUEUE:
             return {"type": topic, "queue": payload}
         return None

@@ -96,6 +96,10 @@ class AcdService:
         """The agent as the board has them now (no database read)."""
         return self.board.agent_view(code)
 
+    def available_in(self, queue: str) -> int:
+        """Agents of the queue free to take a call now."""
+        return self.board.available_in(queue)
+
     def state_of(self, code: str) -> str:
         """The agent's state name (``logged_out`` for an agent the board never saw)."""
         live = self.board.agents.get(code)

@@ -1,11 +1,20 @@
-"""What the service database hears on the bus: the topics of its two queued
-consumers. The server's composition root makes the subscriptions
-(cti/server.py) and hands them over."""
+"""What the service database hears on the bus: one table, topic -> handler,
+and the topics of its two queued consumers. The server's composition root
+makes the subscriptions (cti/server.py)."""
 
 from __future__ import annotations
 
+from crm_bridge.cards import CallCards
 from crm_bridge.writer import BACKFILL_TOPIC
+from cti.bus import Handler
 from cti.calls import events as ev
+
+
+def subscriptions(cards: CallCards) -> list[tuple[str, Handler]]:
+    return [
+        (ev.CALL_ENDED, cards.on_call_ended),
+    ]
+
 
 # every call that ended, and every call rebuilt from Asterisk's ledger:
 # one row each in ``calls`` (crm_bridge/writer.py); never dropped

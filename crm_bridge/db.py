@@ -20,12 +20,14 @@ log = structlog.get_logger("crm_bridge.db")
 Engine = AsyncEngine  # what the rest of the server calls the database's engine
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5,
+                pool_timeout: float = 5.0) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         return create_async_engine(url, connect_args={"timeout": 15})
-    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+    return create_async_engine(url, pool_pre_ping=False, pool_size=pool_size,
+                               max_overflow=max_overflow, pool_timeout=pool_timeout,
                                connect_args={"timeout": 5})
 
 
@@ -43,10 +45,22 @@ class Database:
     """One server's service database: the engine, and whether its schema is
     migrated (until it is, call records wait in the spool)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10,
+                 pool_timeout: float = 5.0) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                                  pool_timeout=pool_timeout)
         self.ready = False
+
+    def pool(self) -> dict[str, int]:
+        """Connections in use and held (PostgreSQL's pool; SQLite has none)."""
+        p = self.engine.pool
+        checked_out = getattr(p, "checkedout", None)
+        size = getattr(p, "size", None)
+        if not callable(checked_out) or not callable(size):
+            return {}
+        return {"in_use": int(checked_out()), "size": int(size()),
+                "overflow": max(0, int(getattr(p, "overflow", lambda: 0)()))}
 
     async def migrate(self) -> None:
         """Migrate to the current schema, retrying while the database is down."""
@@ -67,6 +81,8 @@ class Database:
     async def health(self, **more: Any) -> dict[str, Any]:
         """The /healthz component: up when it answers and the schema is current."""
         out: dict[str, Any] = {"status": "down", "url": describe(self.url), **more}
+        if pool := self.pool():
+            out["pool"] = pool
         try:
             await asyncio.wait_for(ping(self.engine), 2.0)
             if self.ready:

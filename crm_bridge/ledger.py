@@ -172,7 +172,7 @@ async def sweep(actions: AmiActions, tracker: CallTracker, bus: EventBus,
     if backfill:
         for call in backfill:
             bus.publish(BACKFILL_TOPIC, call)
-        writer.spool_pending()  # spooled and fsynced before the entries go
+        await writer.spool_pending()  # spooled and fsynced before the entries go
         for call in backfill:
             log.info("call_backfilled", call_id=call.call_id, caller=call.caller_number,
                      queue=call.queue, agent=call.agent)

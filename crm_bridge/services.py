@@ -7,11 +7,11 @@ No HTTP here: errors are :class:`~crm_bridge.exceptions.CrmError` (a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from crm_bridge.exceptions import CrmError, NotFoundError
@@ -32,30 +32,114 @@ def _iso(value: dt.datetime | dt.date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+# the columns a card shows (plain rows: no ORM objects to build on every call)
+_CUSTOMER = (Customer.id, Customer.name, Customer.vip, Customer.region, Customer.address,
+             Customer.notes, Customer.created_at, Customer.updated_at)
+_APPLIANCE = (Appliance.id, Appliance.category, Appliance.model, Appliance.serial,
+              Appliance.purchase_date, Appliance.warranty_end)
+_OPEN_TICKET = (Ticket.id, Ticket.kind, Ticket.status, Ticket.summary, Ticket.appliance_id,
+                Ticket.outlet_id, Ticket.appointment_start, Ticket.appointment_end,
+                Ticket.created_at)
+_CALL = (CallRecord.linkedid, CallRecord.caller_number, CallRecord.caller_name,
+         CallRecord.dialled, CallRecord.started_at, CallRecord.answered_at, CallRecord.ended_at,
+         CallRecord.queue, CallRecord.agent, CallRecord.wait_seconds, CallRecord.outcome,
+         CallRecord.ivr_path, CallRecord.language, CallRecord.transfers, CallRecord.disposition,
+         CallRecord.customer_id, CallRecord.ticket_id, CallRecord.hangup_cause)
+
+# the card's queries, built once (building and keying a statement cost more
+# than running it): the customers with a number, with all their phones; a
+# customer with their phones; their appliances, open tickets and last calls
+_matches = CustomerPhone.__table__.alias("matches")
+CARD_BY_NUMBER = (
+    select(_matches.c.customer_id, *_CUSTOMER, CustomerPhone.number, CustomerPhone.label)
+    .join(Customer, Customer.id == _matches.c.customer_id)
+    .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+    .where(_matches.c.number == bindparam("number"))
+    .order_by(_matches.c.customer_id, CustomerPhone.id))
+GLANCE = (select(Customer.id, Customer.name, Customer.vip)
+          .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+          .where(CustomerPhone.number == bindparam("number"))
+          .order_by(Customer.id).limit(1))
+CARD_BY_ID = (
+    select(*_CUSTOMER, CustomerPhone.number, CustomerPhone.label)
+    .outerjoin(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+    .where(Customer.id == bindparam("customer_id")).order_by(CustomerPhone.id))
+CARD_APPLIANCES = (select(*_APPLIANCE).where(Appliance.customer_id == bindparam("customer_id"))
+                   .order_by(Appliance.id))
+CARD_TICKETS = (select(*_OPEN_TICKET)
+                .where(Ticket.customer_id == bindparam("customer_id"),
+                       Ticket.status.in_(sorted(x.value for x in OPEN_STATUSES)))
+                .order_by(Ticket.created_at.desc()))
+CARD_CALLS = (select(*_CALL).where(CallRecord.customer_id == bindparam("customer_id"))
+              .order_by(CallRecord.started_at.desc()).limit(5))
+
+
 class CrmService:
     def __init__(self, engine: AsyncEngine, *, local_area_code: str | None = None,
                  today: Callable[[], dt.date] = dt.date.today) -> None:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # reads without a transaction: no BEGIN and ROLLBACK round trips
+        self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.local_area_code = local_area_code
         self.today = today
 
     # ------------------------------------------------------------------ screen pop
     async def customer_card(self, raw_number: str) -> dict[str, Any]:
         """The caller's card for a screen pop; an "unknown caller" card when no
-        customer has this number."""
+        customer has this number. Read on every call that reaches the IVR or a
+        queue, so it is lean: plain rows, no transaction, one query for an
+        unknown number and four for a known one."""
         number = normalize(raw_number, self.local_area_code)
-        async with self.sessions() as s:
-            customer_ids = (await s.execute(
-                select(CustomerPhone.customer_id).where(CustomerPhone.number == number)
-                .order_by(CustomerPhone.customer_id))).scalars().all() if number else []
-            if not customer_ids:
-                return {"known": False, "number": number, "number_display": display(number),
-                        "customer": None, "other_matches": []}
-            customer = await self._load(s, customer_ids[0])
-            card = await self._card(s, customer)
-            card.update(number=number, number_display=display(number),
-                        other_matches=list(customer_ids[1:]))
-            return card
+        if not number:
+            return self._unknown(number)
+        async with self.reader.connect() as conn:
+            rows = (await conn.execute(CARD_BY_NUMBER, {"number": number})).all()
+            if not rows:
+                return self._unknown(number)
+            ids = list(dict.fromkeys(r.customer_id for r in rows))
+            first = [r for r in rows if r.customer_id == ids[0]]
+            card = await self._card(conn, first[0], first)
+        card.update(number=number, number_display=display(number), other_matches=ids[1:])
+        return card
+
+    async def caller(self, raw_number: str) -> dict[str, Any]:
+        """The caller at a glance, for routing (one query): ``known`` and the
+        customer's id, name and VIP flag, the card's own shape."""
+        number = normalize(raw_number, self.local_area_code)
+        if not number:
+            return self._unknown(number)
+        async with self.reader.connect() as conn:
+            row = (await conn.execute(GLANCE, {"number": number})).first()
+        if row is None:
+            return self._unknown(number)
+        return {"known": True, "number": number, "number_display": display(number),
+                "customer": {"id": row.id, "name": row.name, "vip": row.vip}}
+
+    @staticmethod
+    def _unknown(number: str) -> dict[str, Any]:
+        return {"known": False, "number": number, "number_display": display(number),
+                "customer": None, "other_matches": []}
+
+    async def _card(self, conn: AsyncConnection, c: Any, phones: Sequence[Any]) -> dict[str, Any]:
+        """The card of customer ``c`` (a row or an object with the customer's
+        columns) and their ``phones`` (rows with number and label)."""
+        today = self.today()
+        who = {"customer_id": c.id}
+        appliances = (await conn.execute(CARD_APPLIANCES, who)).all()
+        tickets = (await conn.execute(CARD_TICKETS, who)).all()
+        calls = (await conn.execute(CARD_CALLS, who)).all()
+        return {
+            "known": True,
+            "customer": self._customer(c, phones),
+            "appliances": [self._appliance(a, today) for a in appliances],
+            "open_tickets": [{
+                "id": t.id, "kind": t.kind, "status": t.status, "summary": t.summary,
+                "appliance_id": t.appliance_id, "outlet_id": t.outlet_id,
+                "appointment_start": _iso(t.appointment_start),
+                "appointment_end": _iso(t.appointment_end), "created_at": _iso(t.created_at),
+            } for t in tickets],
+            "last_calls": [self._call(r) for r in calls],
+        }
 
     async def _load(self, s: AsyncSession, customer_id: int) -> Customer:
         customer = (await s.execute(
@@ -66,30 +150,8 @@ class CrmService:
             raise NotFoundError(f"no customer {customer_id}", error_id="customer-not-found")
         return customer
 
-    async def _card(self, s: AsyncSession, c: Customer) -> dict[str, Any]:
-        today = self.today()
-        tickets = (await s.execute(
-            select(Ticket).where(and_(Ticket.customer_id == c.id,
-                                      Ticket.status.in_([x.value for x in OPEN_STATUSES])))
-            .order_by(Ticket.created_at.desc()))).scalars().all()
-        calls = (await s.execute(
-            select(CallRecord).where(CallRecord.customer_id == c.id)
-            .order_by(CallRecord.started_at.desc()).limit(5))).scalars().all()
-        return {
-            "known": True,
-            "customer": self._customer(c),
-            "appliances": [self._appliance(a, today) for a in c.appliances],
-            "open_tickets": [{
-                "id": t.id, "kind": t.kind, "status": t.status, "summary": t.summary,
-                "appliance_id": t.appliance_id, "outlet_id": t.outlet_id,
-                "appointment_start": _iso(t.appointment_start),
-                "appointment_end": _iso(t.appointment_end), "created_at": _iso(t.created_at),
-            } for t in tickets],
-            "last_calls": [self._call(r) for r in calls],
-        }
-
     @staticmethod
-    def _appliance(a: Appliance, today: dt.date) -> dict[str, Any]:
+    def _appliance(a: Any, today: dt.date) -> dict[str, Any]:
         in_warranty = a.warranty_end is not None and a.warranty_end >= today
         return {"id": a.id, "category": a.category, "model": a.model, "serial": a.serial,
                 "purchase_date": _iso(a.purchase_date), "warranty_end": _iso(a.warranty_end),
@@ -98,15 +160,15 @@ class CrmService:
                 and a.warranty_end else 0}
 
     @staticmethod
-    def _customer(c: Customer) -> dict[str, Any]:
+    def _customer(c: Any, phones: Sequence[Any]) -> dict[str, Any]:
         return {"id": c.id, "name": c.name, "vip": c.vip, "region": c.region,
                 "address": c.address, "notes": c.notes,
                 "phones": [{"number": p.number, "display": display(p.number), "label": p.label}
-                           for p in c.phones],
+                           for p in phones],
                 "created_at": _iso(c.created_at), "updated_at": _iso(c.updated_at)}
 
     @staticmethod
-    def _call(r: CallRecord) -> dict[str, Any]:
+    def _call(r: Any) -> dict[str, Any]:
         return {"linkedid": r.linkedid, "caller_number": r.caller_number,
                 "caller_name": r.caller_name, "dialled": r.dialled,
                 "started_at": _iso(r.started_at), "answered_at": _iso(r.answered_at),
@@ -142,12 +204,14 @@ class CrmService:
             stmt = stmt.where(Customer.name.contains(q.name, autoescape=True))
         async with self.sessions() as s:
             found = (await s.execute(stmt.order_by(Customer.id).limit(q.limit))).scalars().all()
-            return [self._customer(c) for c in found]
+            return [self._customer(c, c.phones) for c in found]
 
     async def get_customer(self, customer_id: int) -> dict[str, Any]:
-        async with self.sessions() as s:
-            c = await self._load(s, customer_id)
-            return await self._card(s, c)
+        async with self.reader.connect() as conn:
+            rows = (await conn.execute(CARD_BY_ID, {"customer_id": customer_id})).all()
+            if not rows:
+                raise NotFoundError(f"no customer {customer_id}", error_id="customer-not-found")
+            return await self._card(conn, rows[0], [r for r in rows if r.number is not None])
 
     async def create_customer(self, data: CustomerIn) -> dict[str, Any]:
         async with self.sessions() as s, s.begin():

@@ -7,17 +7,19 @@ batches, one transaction each, with ``INSERT ... ON CONFLICT (linkedid) DO
 NOTHING``: a duplicated or replayed call never doubles a row. When the
 database is unreachable, records wait in the spool and are retried with
 backoff, in order; after a restart the spool is replayed from the last
-confirmed offset.
+confirmed offset. Every disk write and fsync of the spool happens in a worker
+thread, one at a time: the event loop never waits on the disk.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import func, select
@@ -31,6 +33,7 @@ from cti.bus import Subscription
 from cti.calls.model import Call, CallState
 
 log = structlog.get_logger("crm_bridge.writer")
+T = TypeVar("T")
 
 FIELDS = ("linkedid", "caller_number", "caller_name", "dialled", "started_at", "answered_at",
           "ended_at", "ivr_path", "language", "queue", "wait_seconds", "agent", "outcome",
@@ -112,7 +115,7 @@ def row_of(record: dict[str, Any], customer_id: int | None,
 
 class CallRecordWriter:
     def __init__(self, engine: AsyncEngine, spool_dir: Path, ended: Subscription, *,
-                 batch_size: int = 500, flush_interval: float = 0.2,
+                 batch_size: int = 500, flush_interval: float = 0.5,
                  retry_initial: float = 0.5, retry_max: float = 10.0,
                  local_area_code: str | None = None) -> None:
         self.engine = engine
@@ -122,6 +125,8 @@ class CallRecordWriter:
         self.flush_interval = flush_interval
         self.retry_initial, self.retry_max = retry_initial, retry_max
         self._sub = ended  # call.ended and ledger.backfill; never drops
+        self._spooling = asyncio.Lock()  # one spool write (or commit) at a time, in order
+        self._inflight: asyncio.Future[Any] | None = None  # the spool's disk work under way
         self.written = 0  # rows this process inserted
         self.batches = 0
         self.database_ok: bool | None = None
@@ -146,7 +151,7 @@ class CallRecordWriter:
         retry_at = 0.0
         try:
             while True:
-                self._spool_new()
+                await self.spool_pending()
                 if self.spool.pending_bytes and loop.time() >= retry_at:
                     if await self.flush():
                         delay, retry_at = self.retry_initial, 0.0
@@ -156,8 +161,26 @@ class CallRecordWriter:
                 waiting = self.spool.pending_bytes > 0
                 await self._wait(max(0.0, retry_at - loop.time()) if waiting else None)
         finally:
-            self._spool_new()
-            self.close()
+            await self.stop()
+
+    async def stop(self) -> None:
+        """Stopping: the disk work under way is finished, the calls that ended
+        are spooled, the spool is closed."""
+        if self._inflight is not None:
+            with contextlib.suppress(Exception):
+                await self._inflight
+        if not self._sub.closed:
+            records = self._take_ended()
+            if records:
+                await asyncio.to_thread(self.spool.append, records)
+        self.close()
+
+    async def _on_disk(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker thread, finished even if the caller is
+        cancelled (:meth:`stop` waits for it)."""
+        fut = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        self._inflight = fut
+        return await asyncio.shield(fut)
 
     async def _wait(self, timeout: float | None) -> None:
         """Until a call ends (or the timeout passes); then gather briefly into a
@@ -167,20 +190,28 @@ class CallRecordWriter:
         if await self._sub.wait(timeout):
             await asyncio.sleep(self.flush_interval)
 
-    def spool_pending(self) -> None:
-        """Spool (and fsync) the calls that have ended but are not spooled yet."""
-        self._spool_new()
+    async def spool_pending(self, at_once: Callable[[], None] | None = None) -> None:
+        """Spool (and fsync, in a worker thread) the calls that have ended but
+        are not spooled yet. ``at_once`` runs right when they are taken, before
+        anything else can happen on the loop (the live-call snapshot is taken
+        there, so each call is in the snapshot, in the spool, or in both)."""
+        async with self._spooling:
+            records = self._take_ended()
+            if at_once is not None:
+                at_once()
+            if records:
+                await self._on_disk(self.spool.append, records)
 
-    def _spool_new(self) -> None:
+    def _take_ended(self) -> list[dict[str, Any]]:
         records = []
         while (item := self._sub.get_nowait()) is not None:
             records.append(record_of(item[1]))
-        self.spool.append(records)
+        return records
 
     async def flush(self) -> bool:
         """Write spooled records to the database. False if the database failed."""
         while self.spool.pending_bytes:
-            records, end = self.spool.read(self.batch_size)
+            records, end = await self._on_disk(self.spool.read, self.batch_size)
             if not records:
                 return True
             try:
@@ -193,7 +224,8 @@ class CallRecordWriter:
                 self.database_ok = False
                 self.last_error = f"{type(exc).__name__}: {exc}"[:300]
                 return False
-            self.spool.commit(end)
+            async with self._spooling:  # a commit may compact the file: not while appending
+                await self._on_disk(self.spool.commit, end)
             if self.database_ok is False:
                 log.info("call_records_database_back")
             self.database_ok = True

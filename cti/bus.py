@@ -58,6 +58,10 @@ class Subscription:
     def __len__(self) -> int:
         return len(self._items)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def get(self) -> tuple[str, Any]:
         while not self._items:
             if self._closed:

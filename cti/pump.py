@@ -28,8 +28,11 @@ from cti.calls.agents import AgentEvents, queue_snapshot
 from cti.calls.events import Resynced
 from cti.calls.headers import event_time
 from cti.calls.tracker import CallTracker
+from cti.monitor import Lags
 
 log = structlog.get_logger("cti.pump")
+
+YIELD_EVERY = 200  # events handled between two turns of the loop (a few ms)
 
 
 class EventPump:
@@ -44,6 +47,7 @@ class EventPump:
         self.resynced_session = 0
         self.resyncing = False
         self.last_resync: dict[str, object] | None = None
+        self.event_lags = Lags()  # Asterisk's event time -> handled here
         self._awaiting_boot: int | None = None  # session waiting for FullyBooted
 
     @property
@@ -53,7 +57,9 @@ class EventPump:
 
     def dispatch(self, msg: AmiMessage) -> None:
         self.events_seen += 1
-        at = event_time(msg, time.time)
+        now = time.time()
+        at = event_time(msg, now)
+        self.event_lags.add(now - at, now)
         self.tracker.handle(msg, at)
         self.agents.handle(msg, at)
 
@@ -61,7 +67,9 @@ class EventPump:
         conn = self.conn
         while True:
             batch = await conn.next_batch()
-            for item in batch:
+            for n, item in enumerate(batch, 1):
+                if n % YIELD_EVERY == 0:  # a long backlog: let the reader and the rest run
+                    await asyncio.sleep(0)
                 if type(item) is AmiMessage:
                     if item.name == "FullyBooted" and self._awaiting_boot is not None:
                         session, self._awaiting_boot = self._awaiting_boot, None

@@ -45,6 +45,7 @@ from acd.services import AcdService
 from crm_bridge import ledger
 from crm_bridge.accounts import Accounts
 from crm_bridge.agents import AgentDirectory
+from crm_bridge.cards import CallCards
 from crm_bridge.db import Database, Engine, describe
 from crm_bridge.intervals import IntervalWriter
 from crm_bridge.reports import ReportRows
@@ -66,6 +67,7 @@ from cti.config.settings import ConfigError, Settings
 from cti.console.controls import CallControls
 from cti.console.notifier import ConsoleNotifier
 from cti.console.services import ScreenPops, WrapUp
+from cti.monitor import LoopMonitor
 from cti.pump import EventPump
 from cti.web.app import App, new_app
 from cti.web.client import HttpPoster
@@ -92,10 +94,12 @@ class Core:
     actions: AmiActions
     pump: EventPump
     agi: AgiServer
+    loop_monitor: LoopMonitor
     database: Database
     writer: CallRecordWriter
     live_store: LiveCallStore
     crm: CrmService
+    cards: CallCards
     tickets: TicketService
     acd_config: AcdConfig
     board: Board
@@ -160,9 +164,13 @@ def build_core(settings: Settings) -> Core:
     menus = load_menus(settings.ivr_menus, queues=set(acd_config.queues),
                        prompts=set(load_catalogue().prompts))
     # the service database
-    database = Database(settings.effective_database_url)
+    database = Database(settings.effective_database_url,
+                        pool_size=settings.database_pool_size,
+                        max_overflow=settings.database_max_overflow,
+                        pool_timeout=settings.database_pool_timeout)
     engine = database.engine
     crm = CrmService(engine, local_area_code=settings.local_area_code)
+    cards = CallCards(crm)
     tickets = TicketService(engine, zone=zone)
     writer = CallRecordWriter(engine, settings.var_dir / "spool",
                               bus.queue(*crm_bridge.bus_consume.CALL_RECORDS, maxsize=0),
@@ -183,19 +191,21 @@ def build_core(settings: Settings) -> Core:
         name: q.service_level_seconds for name, q in acd_config.all_queues().items()},
         default_threshold=acd_config.defaults.service_level_seconds)
     # the IVR: its FastAGI route, routed by the ACD, looking callers up in the database
-    agi.add_route("hotline", hotline_entry(Router(acd_config, crm), menus, crm, tickets.find,
+    agi.add_route("hotline", hotline_entry(Router(acd_config, crm), menus, cards, tickets.find,
                                            zone=zone, on_step=tracker.note_ivr,
                                            booker=tickets.book_installation))
     agi.add_route("ping", ping)
     # the console
     notifier = ConsoleNotifier(bus, webhook)
-    pops = ScreenPops(tracker, crm, notifier)
+    pops = ScreenPops(tracker, cards, notifier, acd_service)
     controls = CallControls(actions, tracker, acd_service, set(acd_config.queues), pops)
     sessions = SessionService(Accounts(engine), on_sign_out=[acd_service.leave_queues])
     return Core(settings=settings, bus=bus, tracker=tracker, agent_events=agent_events,
-                conn=conn, actions=actions, pump=pump, agi=agi, database=database,
+                conn=conn, actions=actions, pump=pump, agi=agi, loop_monitor=LoopMonitor(),
+                database=database,
                 writer=writer, live_store=LiveCallStore(settings.var_dir / "live-calls.json"),
-                crm=crm, tickets=tickets, acd_config=acd_config, board=board, acd=acd_service,
+                crm=crm, cards=cards, tickets=tickets, acd_config=acd_config, board=board,
+                acd=acd_service,
                 intervals=intervals, kpi=kpi, ivr_report=IvrReport(reports, zone=zone),
                 sessions=sessions, notifier=notifier, pops=pops, controls=controls,
                 wrap_up=WrapUp(pops, WrapUps(engine, tickets)), poster=poster,
@@ -211,6 +221,7 @@ def subscriptions(core: Core) -> list[tuple[str, Handler]]:
     return [
         *acd.bus_consume.subscriptions(core.board),
         *cti.console.bus_consume.subscriptions(core.pops, core.controls),
+        *crm_bridge.bus_consume.subscriptions(core.cards),
     ]
 
 
@@ -219,11 +230,12 @@ def tasks(core: Core) -> dict[str, Coroutine[Any, Any, None]]:
     bus = core.bus
     out: dict[str, Coroutine[Any, Any, None]] = {
         "ami-event-pump": core.pump.run(),
+        "loop-monitor": core.loop_monitor.run(),
         "database-schema": migrate(core),
         "call-record-writer": core.writer.run(),
         "agent-intervals": core.intervals.run(),
         "live-call-store": keep_live_calls(core),
-        "wrap-up-clock": wrap_up_clock(core),
+        "board-clock": board_clock(core),
         "acd-after-database": after_database(core, seed_calls_today),
         "acd-after-resync": after_resync(core, bus.queue(ev.ASTERISK_RESYNCED, maxsize=1),
                                          "acd_reconcile", reconcile_members),
@@ -301,31 +313,44 @@ async def ledger_sweeps(core: Core, resyncs: Subscription,
             log.info("ledger_swept", **done)
 
 
-async def wrap_up_clock(core: Core, interval: float = 0.5) -> None:
-    """Wrap-ups end on time on the board (app_queue offers calls again then)."""
+async def board_clock(core: Core, interval: float = 0.25) -> None:
+    """Wrap-ups end on time on the board (app_queue offers calls again then),
+    and the queues that changed go to the wallboards."""
     while True:
         await asyncio.sleep(interval)
         core.board.tick()
+        core.board.flush_queues()
 
 
 async def keep_live_calls(core: Core, interval: float = 0.5) -> None:
     """Save the live calls when they changed, at most every ``interval`` s,
-    after spooling the ones that ended (see cti/calls/livestore.py)."""
-    last: tuple[int, int, int] | None = None
+    after spooling the ones that ended (see cti/calls/livestore.py). Only the
+    changed calls are serialised; the disk work is in worker threads."""
+    first = True
     while True:
         await asyncio.sleep(interval)
-        mark = (core.pump.events_seen, len(core.tracker.calls), core.tracker.ended_count)
-        if mark != last:
-            save_live_calls(core)
-            last = mark
+        changed = core.tracker.take_changed()
+        if not changed and not first:
+            continue
+        try:
+            await save_live_calls(core, None if first else changed)
+            first = False
+        except OSError as exc:
+            log.error("live_calls_not_saved", file=str(core.live_store.path), error=str(exc))
+            core.tracker.changed |= changed  # tried again next time
 
 
-def save_live_calls(core: Core) -> None:
-    try:
-        core.writer.spool_pending()
-        core.live_store.save(core.tracker.calls.values())
-    except OSError as exc:
-        log.error("live_calls_not_saved", file=str(core.live_store.path), error=str(exc))
+async def save_live_calls(core: Core, changed: set[str] | None) -> None:
+    """The calls that ended are spooled and the live ones captured at the same
+    instant; the snapshot is written once they are spooled."""
+    snapshot = b""
+
+    def capture() -> None:
+        nonlocal snapshot
+        snapshot = core.live_store.capture(core.tracker.calls, changed)
+
+    await core.writer.spool_pending(at_once=capture)
+    await core.live_store.write(snapshot)
 
 
 async def run_webhook(poster: HttpPoster, webhook: WebhookSender) -> None:
@@ -351,16 +376,20 @@ async def running(core: Core) -> AsyncIterator[Core]:
                  subscriptions=len(unsubscribe))
         yield core
     finally:
-        for task in core.running_tasks:
+        for task in core.running_tasks:  # the writer's stop spools the calls that ended
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if core.running_tasks:  # started: the calls still up are carried over to the next run
-            save_live_calls(core)
+            try:
+                await core.live_store.write(core.live_store.capture(core.tracker.calls))
+            except OSError as exc:
+                log.error("live_calls_not_saved", file=str(core.live_store.path), error=str(exc))
         for undo in unsubscribe:
             undo()
         core.writer.close()
         await core.pops.close()
+        await core.cards.close()
         await core.conn.close()
         await core.agi.close()
         await core.database.close()
@@ -370,9 +399,13 @@ async def running(core: Core) -> AsyncIterator[Core]:
 def web_app(core: Core) -> App:
     """Every route of the server, on ``core`` (which the caller runs)."""
     app = new_app(STATIC)
-    cti.web.health.add_routes(app, Health(core.conn, core.pump, core.tracker, core.agi, {
-        "database": lambda: core.database.health(call_records={
-            "spooled_bytes": core.writer.backlog, "written": core.writer.written})}))
+
+    async def database() -> dict[str, Any]:
+        return await core.database.health(call_records={
+            "spooled_bytes": core.writer.backlog, "written": core.writer.written})
+
+    cti.web.health.add_routes(app, Health(core.conn, core.pump, core.tracker, core.agi,
+                                          core.loop_monitor, {"database": database}))
     cti.web.live.add_routes(app, core.bus, core.tracker)
     cti.web.sessions.add_routes(app, core.sessions)
     crm_bridge.http.add_routes(app, core.crm, core.tickets)

@@ -22,10 +22,19 @@ from ivr.runner import Booker, IvrSession, Outcome, TicketLookup, Watchdog
 log = structlog.get_logger("ivr.services")
 
 LOOKUP_TIMEOUT = 1.0  # seconds the caller may wait for the CRM lookup
+# the routing decision as the dialplan reads it: HOTLINE_ROUTE, these fields
+# joined by "|", split by [hotline-route] (asterisk-conf/extensions.conf)
+ROUTE_VARIABLES = ("HOTLINE_QUEUE", "HOTLINE_PRIORITY", "HOTLINE_QUEUE_TIMEOUT",
+                   "HOTLINE_MAX_PENALTY", "HOTLINE_OVERFLOW_QUEUE", "HOTLINE_CUSTOMER_ID",
+                   "HOTLINE_VIP", "HOTLINE_LANGUAGE", "HOTLINE_IVR_PATH")
 
 
-class CustomerLookup(Protocol):
-    def customer_card(self, raw_number: str) -> Awaitable[dict[str, Any]]: ...
+class CallCards(Protocol):
+    """The caller's card, read once per call (crm_bridge/cards.py): whole for
+    the menus, at a glance (customer id, VIP) for routing a direct call."""
+
+    def card(self, call_id: str, number: str) -> Awaitable[dict[str, Any]]: ...
+    def glance(self, call_id: str, number: str) -> Awaitable[dict[str, Any]]: ...
 
 
 class RouteDecision(Protocol):
@@ -48,7 +57,7 @@ class Routing(Protocol):
                     lookup: bool = True) -> RouteDecision: ...
 
 
-def hotline_entry(router: Routing, menus: Menus, crm: CustomerLookup | None = None,
+def hotline_entry(router: Routing, menus: Menus, cards: CallCards | None = None,
                   tickets: TicketLookup | None = None, zone: str = "Asia/Shanghai",
                   on_step: Callable[[str, list[str], str | None], None] | None = None,
                   booker: Booker | None = None) -> AgiHandler:
@@ -63,23 +72,31 @@ def hotline_entry(router: Routing, menus: Menus, crm: CustomerLookup | None = No
         # dialplan clears it when AGI() returns, whatever happened here)
         watchdog = Watchdog(request, menus.watchdog)
         await watchdog.arm()
-        dialled = await get_variable(request, "HOTLINE_DNID")
-        caller = request.headers.get("agi_callerid", "")
+        # the dialplan passes the call's id and the number dialled (older
+        # dialplans did not: then they are asked for)
+        headers = request.headers
+        call_id = headers.get("agi_arg_1") or await get_variable(request, "CHANNEL(linkedid)")
+        dialled = headers.get("agi_arg_2") or await get_variable(request, "HOTLINE_DNID")
+        caller = headers.get("agi_callerid", "")
         caller = "" if caller == "unknown" else caller
         card: dict[str, Any] | None = None
-        if crm is not None and caller:
+        menus_here = dialled in menus.numbers
+        if cards is not None and caller:
+            # the menus greet and offer open orders: the whole card; a direct
+            # line routes by VIP: the caller at a glance
+            read = cards.card if menus_here else cards.glance
             try:  # the caller is waiting: a slow database must not hold them
-                card = await asyncio.wait_for(crm.customer_card(caller), LOOKUP_TIMEOUT)
+                card = await asyncio.wait_for(asyncio.shield(read(call_id, caller)),
+                                              LOOKUP_TIMEOUT)
             except Exception as exc:  # down or slow: menus without the greeting
                 log.warning("agi_lookup_failed", error=f"{type(exc).__name__}: {exc}"[:200])
         queue, language, path = None, "", "direct"
-        if dialled in menus.numbers:
+        if menus_here:
             uid = request.headers.get("agi_uniqueid", "")
             session = IvrSession(
                 request, menus, card=card, tickets=tickets, zone=zone,
                 on_step=(lambda path, lang: on_step(uid, path, lang)) if on_step else None,
-                booker=booker, call_id=await get_variable(request, "CHANNEL(linkedid)"),
-                watchdog=watchdog)
+                booker=booker, call_id=call_id, watchdog=watchdog)
             try:
                 outcome = await session.run()
             except Exception:  # a fault of ours: the caller goes to an agent, not away
@@ -91,10 +108,11 @@ def hotline_entry(router: Routing, menus: Menus, crm: CustomerLookup | None = No
                 log.info("ivr_hangup", path=path)
                 return
         route = await router.route(dialled, caller, queue=queue, card=card, lookup=False)
-        await request.send_command(f'SET VARIABLE HOTLINE_IVR_PATH "{path}"')
-        await request.send_command(f'SET VARIABLE HOTLINE_LANGUAGE "{language}"')
-        for name, value in route.channel_variables().items():
-            await request.send_command(f'SET VARIABLE {name} "{value}"')
+        values = {**route.channel_variables(), "HOTLINE_LANGUAGE": language,
+                  "HOTLINE_IVR_PATH": path}
+        # one command, one round trip: the dialplan's hotline-route splits it
+        await request.send_command('SET VARIABLE HOTLINE_ROUTE "{}"'.format(
+            "|".join(values.get(name, "") for name in ROUTE_VARIABLES)))
         log.info("agi_routed", queue=route.queue, priority=route.priority, vip=route.vip,
                  customer_id=route.customer_id, ivr_path=path, language=language)
 

@@ -97,6 +97,7 @@ class AmiActions:
         variables: dict[str, str] | None = None,
         ring_timeout: float = 30.0,
         channel_id: str | None = None,
+        other_channel_id: str | None = None,
     ) -> OriginateResult:
         """Place a call. Returns once it is answered; raises AmiActionFailed
         (with the reason) if it is not. Always async: a synchronous Originate
@@ -120,6 +121,8 @@ class AmiActions:
             headers["Variable"] = [f"{k}={v}" for k, v in variables.items()]
         if channel_id:
             headers["ChannelId"] = channel_id
+        if other_channel_id:  # a Local channel's second half
+            headers["OtherChannelId"] = other_channel_id
         reply = await self.conn.send(
             "Originate", headers, kind=ReplyKind.ORIGINATE, timeout=ring_timeout + 10
         )
@@ -162,6 +165,12 @@ class AmiActions:
         prefix = f"/{family}/"
         return {e.text("Key", "")[len(prefix):]: e.text("Val", "") for e in reply.events
                 if e.name == "DBGetTreeResponse" and e.text("Key", "").startswith(prefix)}
+
+    async def event_filter(self, pattern: str) -> None:
+        """Only events matching ``pattern`` (a regex on the event's lines, such as
+        ``Event: OriginateResponse``) reach this session from now on; several
+        filters are alternatives."""
+        await self.conn.send("Filter", {"Operation": "Add", "Filter": pattern})
 
     async def db_del(self, family: str, key: str) -> None:
         await self.conn.send("DBDel", {"Family": family, "Key": key})

@@ -37,6 +37,7 @@ import itertools
 import random
 import uuid
 from dataclasses import dataclass, field
+from typing import cast
 
 import structlog
 
@@ -111,8 +112,9 @@ class _Protocol(asyncio.Protocol):
         self.held: list[StreamItem] | None = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a read-write stream transport (asyncio's, or uvloop's, which is not
+        # an asyncio.Transport subclass but has every method used here)
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
@@ -217,6 +219,7 @@ class AmiConnection:
         delay = self.backoff_initial
         while self.state is not ConnState.CLOSED:
             self.state = ConnState.CONNECTING
+            self.last_error = None  # or the next failure's message would nest it
             try:
                 proto = await self._connect_and_login()
             except AmiAuthError as exc:

@@ -99,7 +99,7 @@ class AgentEvents:
         """``at``: the event's time, if the caller has it already."""
         handler = self._handlers.get(msg.name)
         if handler is not None:
-            handler(msg, event_time(msg, self.clock) if at is None else at)
+            handler(msg, event_time(msg, self.clock()) if at is None else at)
 
     # ------------------------------------------------------------------ members
     def _on_member(self, msg: AmiMessage, at: float) -> None:

@@ -4,7 +4,6 @@ event's time, and the user events the hotline's dialplan raises
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from cti.ami.parser import AmiMessage
@@ -14,11 +13,11 @@ HOLD = "HotlineHold"  # the console's hold on an agent's channel: State on | off
 STAGE = "HotlineStage"  # where the caller is: Stage ivr | fallback | routed
 
 
-def event_time(msg: AmiMessage, clock: Callable[[], float]) -> float:
+def event_time(msg: AmiMessage, now: float) -> float:
     """Asterisk's time of the event (manager.conf ``timestampevents = yes``),
-    else ``clock()``: a backlog read late still gives the right durations."""
+    else ``now``: a backlog read late still gives the right durations."""
     ts = msg.get("Timestamp")
-    return float(ts) if isinstance(ts, str) else clock()
+    return float(ts) if isinstance(ts, str) else now
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,9 @@ class CallTracker:
         self.calls: dict[str, Call] = {}  # live calls by Linkedid
         self._leg_call: dict[str, str] = {}  # Uniqueid -> Linkedid
         self.ended_count = 0
+        # ids of the calls changed (or ended) since take_changed(): what the
+        # live-call store serialises again
+        self.changed: set[str] = set()
         self.unexpected_transitions = 0
         # Linkedids that ended lately: a late or replayed event for one of
         # them must not bring the call back to life
@@ -72,7 +75,7 @@ class CallTracker:
         """``at``: the event's time, if the caller has it already."""
         handler = self._handlers.get(msg.name)
         if handler is not None:
-            handler(msg, event_time(msg, self.clock) if at is None else at)
+            handler(msg, event_time(msg, self.clock()) if at is None else at)
 
     def get(self, call_id: str) -> Call | None:
         return self.calls.get(call_id)
@@ -110,17 +113,24 @@ class CallTracker:
                 leg.role = "caller"
             call.legs[uid] = leg
             self._leg_call[uid] = linkedid
+        self.changed.add(call.call_id)
         return call, leg
+
+    def take_changed(self) -> set[str]:
+        """The ids of the calls that changed or ended since the last call."""
+        changed, self.changed = self.changed, set()
+        return changed
 
     def _new_call(self, linkedid: str, at: float) -> Call:
         call = Call(call_id=linkedid, started_at=at)
         call.history.append((CallState.RINGING, at))
         self.calls[linkedid] = call
-        log.info("call_new", call_id=linkedid)
+        log.debug("call_new", call_id=linkedid)
         self.bus.publish(ev.CALL_NEW, call)
         return call
 
     def _move_leg(self, uid: str, old_cid: str, call: Call, at: float) -> Leg | None:
+        self.changed.add(old_cid)
         old = self.calls.get(old_cid)
         leg = old.legs.pop(uid, None) if old else None
         if leg is not None:
@@ -334,6 +344,7 @@ class CallTracker:
             if isinstance(uid, str) and isinstance(lid, str):
                 call = self.calls.get(lid) or self.call_of_channel(uid)
                 if call is not None:
+                    self.changed.add(call.call_id)
                     call.transfer_count += 1
                     self._set_state(call, CallState.TRANSFERRED, at)
                     return
@@ -351,6 +362,7 @@ class CallTracker:
         call = self.calls.get(cid)
         if call is None:
             return
+        self.changed.add(cid)
         leg = call.legs.pop(uid, None)
         if leg is not None:
             self._close_span(call, leg, at)
@@ -361,6 +373,7 @@ class CallTracker:
             self._end(call, at, cause=call.hangup_cause or msg.text("Cause-txt", ""))
 
     def _end(self, call: Call, at: float, cause: str | None = None) -> None:
+        self.changed.add(call.call_id)
         for uid, leg in list(call.legs.items()):
             self._close_span(call, leg, at)
             self._leg_call.pop(uid, None)
@@ -385,6 +398,7 @@ class CallTracker:
         who hangs up in the menus leaves their path in the record."""
         call = self.call_of_channel(uniqueid)
         if call is not None:
+            self.changed.add(call.call_id)
             call.ivr_path = ">".join(path)
             if language:
                 call.language = language
@@ -400,6 +414,7 @@ class CallTracker:
                 continue
             call.restored = True
             self.calls[call.call_id] = call
+            self.changed.add(call.call_id)
             for uid in call.legs:
                 self._leg_call[uid] = call.call_id
             taken += 1
@@ -425,6 +440,7 @@ class CallTracker:
         for cid, chans in seen.items():
             if not cid:
                 continue
+            self.changed.add(cid)
             call = self.calls.get(cid)
             if call is None:
                 started = now - max((_duration(c.text("Duration", "")) for c in chans), default=0)

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
 
     # service database
     database_url: str = ""
+    # PostgreSQL's connection pool: the IVR's look-ups, the call records and the
+    # REST API share it; a request waits at most database_pool_timeout seconds
+    # for a connection (the IVR waits 1 s at most for its look-up, whatever this is)
+    database_pool_size: int = Field(10, ge=1, le=200)
+    database_max_overflow: int = Field(10, ge=0, le=200)
+    database_pool_timeout: float = Field(5.0, gt=0, le=60)
 
     # HTTP (REST API, websockets, pages)
     http_host: str = "127.0.0.1"

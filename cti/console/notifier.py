@@ -10,7 +10,7 @@ websocket (cti/console/http.py) sends that agent's messages only:
     call.connected  the agent answered
     call.ended      the call is over for the agent (the card stays for the wrap-up)
     pop.closed      the wrap-up is saved, or the card dismissed
-    agent           the agent's ACD state changed (the ACD's ``acd.agent``)
+    agent           the agent's ACD state changed (the ACD's ``acd.agent.<code>``)
 
 The webhook gets the same screen pop (:class:`~cti.console.schemas.ScreenPop`)
 as the console, without the console's own fields.
@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from cti.bus import EventBus
 from cti.console.schemas import ScreenPop
 
-ACD_AGENT = "acd.agent"  # the ACD's agent-state messages (acd/notifier.py)
+ACD_AGENT = "acd.agent"  # + ".<code>": the ACD's agent-state messages (acd/notifier.py)
 
 
 class Webhook(Protocol):
@@ -73,12 +73,11 @@ class ConsoleNotifier:
 
     @staticmethod
     def feed_topics(agent: str) -> tuple[str, ...]:
-        return (ACD_AGENT, topic(agent))
+        return (f"{ACD_AGENT}.{agent}", topic(agent))
 
     @staticmethod
     def render(agent: str, bus_topic: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         """What ``agent``'s console is sent for a bus message (None: not theirs)."""
-        if bus_topic == ACD_AGENT:
-            return {"type": "agent", "agent": payload} if payload.get("agent") == agent \
-                else None
+        if bus_topic.startswith(ACD_AGENT + "."):  # only this agent's (feed_topics)
+            return {"type": "agent", "agent": payload}
         return payload

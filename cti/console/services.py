@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -41,10 +41,10 @@ CARD_TIMEOUT = 1.0  # the phone rings on: a card that is late is sent when it co
 W = TypeVar("W")
 
 
-class CardSource(Protocol):
-    """The caller's card from the service database (crm_bridge/services.py)."""
+class CallCards(Protocol):
+    """The caller's card, read once per call (crm_bridge/cards.py)."""
 
-    def customer_card(self, raw_number: str) -> Coroutine[Any, Any, dict[str, Any]]: ...
+    def card(self, call_id: str, number: str) -> Awaitable[dict[str, Any]]: ...
 
 
 class AgentDesk(Protocol):
@@ -53,6 +53,7 @@ class AgentDesk(Protocol):
     def live(self, code: str) -> dict[str, Any]: ...
     async def state(self, code: str) -> dict[str, Any]: ...
     def state_of(self, code: str) -> str: ...
+    def available_in(self, queue: str) -> int: ...
 
 
 class WrapUpRecords(Protocol[W]):
@@ -77,10 +78,10 @@ class Offer:
 
 
 class ScreenPops:
-    def __init__(self, tracker: CallTracker, crm: CardSource, notifier: ConsoleNotifier) -> None:
-        self.tracker, self.crm, self.notifier = tracker, crm, notifier
+    def __init__(self, tracker: CallTracker, cards: CallCards, notifier: ConsoleNotifier,
+                 desk: AgentDesk) -> None:
+        self.tracker, self.cards, self.notifier, self.desk = tracker, cards, notifier, desk
         self.offers: dict[str, Offer] = {}
-        self.cards: dict[str, asyncio.Task[dict[str, Any]]] = {}
         self.notes: dict[str, list[dict[str, Any]]] = {}  # call id -> agents' notes so far
         self._legs: dict[str, str] = {}  # agent channel Uniqueid -> agent with an offer
         self._tasks: set[asyncio.Task[None]] = set()
@@ -130,22 +131,18 @@ class ScreenPops:
         self.notifier.ended(offer.agent, offer.call_id, reason)
 
     # ------------------------------------------------------------------ cards
-    def _card(self, call_id: str, number: str) -> asyncio.Task[dict[str, Any]]:
-        task = self.cards.get(call_id)
-        if task is None:
-            task = asyncio.create_task(self.crm.customer_card(number))
-            self.cards[call_id] = task
-        return task
-
     def on_caller_joined(self, topic: str, c: QueueCaller) -> None:
-        if c.call_id:
-            self._card(c.call_id, c.caller_number)
+        """Read the card now (if the IVR has not) when an agent of the queue is
+        free: it is ready when the phone rings. Callers who wait for an agent
+        are read when one is rung (in a busy hour most never are by then)."""
+        if c.call_id and self.desk.available_in(c.queue):
+            self.cards.card(c.call_id, c.caller_number)
 
     async def _pop(self, offer: Offer, call: Call, queue: str, event_at: float,
                    received_at: float) -> None:
         try:
             card = await asyncio.wait_for(asyncio.shield(
-                self._card(call.call_id, call.caller_number)), CARD_TIMEOUT)
+                self.cards.card(call.call_id, call.caller_number)), CARD_TIMEOUT)
         except Exception as exc:
             log.warning("screen_pop_card_failed", call_id=call.call_id,
                         error=f"{type(exc).__name__}: {exc}"[:200])
@@ -232,9 +229,6 @@ class ScreenPops:
     def on_call_ended(self, topic: str, call: Call) -> None:
         for agent in [a for a, o in self.offers.items() if o.call_id == call.call_id]:
             self._take_back(agent, call.call_id, "call_ended")
-        task = self.cards.pop(call.call_id, None)
-        if task is not None and not task.done():
-            task.cancel()
         self.notes.pop(call.call_id, None)
 
     def finish(self, agent: str, call_id: str) -> None:
@@ -246,9 +240,9 @@ class ScreenPops:
             self.notifier.closed(agent, call_id)
 
     async def close(self) -> None:
-        for task in [*self._tasks, *self.cards.values()]:
+        for task in self._tasks:
             task.cancel()
-        for task in [*self._tasks, *self.cards.values()]:
+        for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
 

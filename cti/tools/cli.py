@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,9 +57,25 @@ async def _serve(settings: Settings) -> None:
         port = runner.addresses[0][1] if runner.addresses else settings.http_port
         print(f"hotline: serving on http://{host}:{port}/  (health: http://{host}:{port}/healthz)",
               file=sys.stderr, flush=True)
+        # what start-up built (modules, settings, menus ...) lives as long as
+        # the process: out of the garbage collector's way, so its full
+        # collections walk only the objects of calls (they took 100-300 ms
+        # under load, a pause for every call on the loop)
+        gc.collect()
+        gc.freeze()
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop (libuv) where it is installed: the same asyncio, with
+    less of each call's CPU spent in the loop itself; else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -69,7 +86,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(settings.log_level, settings.log_format)
     try:
-        asyncio.run(_serve(settings))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(_serve(settings))
     except AmiAuthError as exc:
         return _fail(EXIT_AMI_AUTH, str(exc))
     except OSError as exc:

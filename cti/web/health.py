@@ -2,8 +2,11 @@
 
 /healthz answers 200 when every component is up, 503 otherwise, with each
 component's status. The components are the AMI session (in sync with
-Asterisk), the FastAGI server, and those the composition root adds (the
-service database: crm_bridge/db.py).
+Asterisk, and how late its events are handled), the event loop (its lag over
+the last minute: down when its 99th percentile passes a second), the
+FastAGI server, and those the composition root adds (the service database:
+crm_bridge/db.py). ``/api/v1/status?since=<epoch s>`` gives the lags since
+then (the call-load benchmark reads it per window).
 """
 
 from __future__ import annotations
@@ -17,25 +20,36 @@ from aiohttp import web
 from cti.agi import AgiServer
 from cti.ami import AmiConnection
 from cti.calls.tracker import CallTracker
+from cti.errors import FieldError
+from cti.monitor import LoopMonitor
 from cti.pump import EventPump
 from cti.web.responses import json_dumps
 
 Check = Callable[[], Awaitable[dict[str, Any]]]
+LOOP_LAG_DOWN_MS = 1000.0  # p99 over the last minute: calls would wait on the server
 
 
 class Health:
     def __init__(self, conn: AmiConnection, pump: EventPump, tracker: CallTracker,
-                 agi: AgiServer, checks: dict[str, Check]) -> None:
+                 agi: AgiServer, loop: LoopMonitor, checks: dict[str, Check]) -> None:
         self.conn, self.pump, self.tracker, self.agi = conn, pump, tracker, agi
+        self.loop = loop
         self.checks = checks
 
     async def ami(self) -> dict[str, Any]:
         conn = self.conn
         if self.pump.in_sync:
-            return {"status": "up", "session": conn.session, "protocol": conn.asterisk_version}
+            return {"status": "up", "session": conn.session, "protocol": conn.asterisk_version,
+                    "event_lag_ms": self.pump.event_lags.stats()}
         if conn.connected:
             return {"status": "down", "detail": "resyncing with Asterisk"}
         return {"status": "down", "detail": conn.last_error or conn.state.value}
+
+    async def event_loop(self) -> dict[str, Any]:
+        lag = self.loop.lags.stats()
+        if lag["p99"] is not None and float(lag["p99"]) > LOOP_LAG_DOWN_MS:
+            return {"status": "down", "detail": "the event loop is lagging", "lag_ms": lag}
+        return {"status": "up", "lag_ms": lag}
 
     async def fastagi(self) -> dict[str, Any]:
         if self.agi.listening:
@@ -43,16 +57,18 @@ class Health:
         return {"status": "down", "detail": "FastAGI server not listening"}
 
     async def components(self) -> dict[str, dict[str, Any]]:
-        out = {"ami": await self.ami()}
+        out = {"ami": await self.ami(), "loop": await self.event_loop()}
         for name, check in self.checks.items():
             out[name] = await check()
         out["agi"] = await self.fastagi()
         return out
 
-    def status(self) -> dict[str, Any]:
+    def status(self, since: float | None = None) -> dict[str, Any]:
         return {
             "ami": {"state": self.conn.state.value, "session": self.conn.session,
-                    "events": self.pump.events_seen, "last_resync": self.pump.last_resync},
+                    "events": self.pump.events_seen, "last_resync": self.pump.last_resync,
+                    "event_lag_ms": self.pump.event_lags.stats(since)},
+            "loop": {"lag_ms": self.loop.lags.stats(since)},
             "calls": {"live": len(self.tracker.calls), "ended": self.tracker.ended_count},
             "agi": {"requests": self.agi.requests, "failures": self.agi.failures},
             "time": time.time(),
@@ -70,7 +86,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def status(request: web.Request) -> web.Response:
-    return web.json_response(request.app[HEALTH].status(), dumps=json_dumps)
+    since = None
+    if "since" in request.query:
+        try:
+            since = float(request.query["since"])
+        except ValueError:
+            raise FieldError("since", "seconds since the epoch") from None
+    return web.json_response(request.app[HEALTH].status(since), dumps=json_dumps)
 
 
 def add_routes(app: web.Application, health: Health) -> None:

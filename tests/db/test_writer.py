@@ -122,7 +122,7 @@ async def test_spool_is_replayed_after_a_restart_without_doubles(
     # the writer is not running: calls end, are spooled, and the process dies
     for m in burst_events():
         tracker.handle(m)
-    writer._spool_new()
+    await writer.spool_pending()
     writer.close()
     lines = (spool / "calls.jsonl").read_text().splitlines()
     assert len(lines) == 60 and json.loads(lines[0])["linkedid"]
@@ -160,7 +160,7 @@ async def test_a_ticket_opened_during_the_call_is_linked_when_the_record_is_writ
     writer = CallRecordWriter(engine, tmp_path / "spool", records(bus))
     for m in events:
         tracker.handle(m)
-    writer._spool_new()
+    await writer.spool_pending()
     assert await writer.flush()
     writer.close()
     got = {r.linkedid: r.ticket_id for r in await rows(engine)}

@@ -84,8 +84,7 @@ async def test_a_queue_call_takes_the_agent_through_ringing_talk_and_wrap_up(
     core: Core
 ) -> None:
     states: list[str] = []
-    core.bus.subscribe("acd.agent", lambda t, s: states.append(s["state"])
-                       if s["agent"] == "8101" else None)
+    core.bus.subscribe("acd.agent.8101", lambda t, s: states.append(s["state"]))
     await create_agent(core.acd, AC_EXPERT)
     await create_agent(core.acd, TV_NOVICE)
     await core.actions.setvar("SIM_AGENT_TALK", "2")

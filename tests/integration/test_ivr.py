@@ -159,7 +159,7 @@ async def test_a_server_that_goes_quiet_mid_menu_still_gets_its_caller_queued(
     main = prompt_seconds(sandbox, "zh", "main-menu")
     assert main < menus.watchdog * 2 / 3  # else the menus themselves would need more
     core.agi.routes["hotline"] = hotline_entry(Router(core.acd_config, core.crm), menus,
-                                               core.crm, stuck_lookup,
+                                               core.cards, stuck_lookup,
                                                on_step=core.tracker.note_ivr)
     stuck, patient = "13900007777", "13900008888"
     # the patient caller: 中文, then nothing through the main menu, its timeout
@@ -199,7 +199,7 @@ async def test_a_fault_in_a_menu_handler_sends_the_caller_to_an_agent(core: Core
         raise RuntimeError("ticket store on fire")
 
     core.agi.routes["hotline"] = hotline_entry(Router(core.acd_config, core.crm), load_menus(),
-                                               core.crm, broken_lookup)
+                                               core.cards, broken_lookup)
     number = "13900006666"
     with capture_logs() as logs:
         joined = await walk(core, "1WW4WWW12345#", number, patience=6)

@@ -60,8 +60,16 @@ def test_serve_with_postgres_is_healthy_and_stops_cleanly(
         body = wait_health(port, 200)
         assert body["status"] == "ok"
         assert {k: v["status"] for k, v in body["components"].items()} == {
-            "ami": "up", "database": "up", "agi": "up"}
+            "ami": "up", "loop": "up", "database": "up", "agi": "up"}
         assert body["components"]["database"]["url"].startswith("postgresql+asyncpg://")
+        # how late the server is: its event loop's lag and Asterisk's events' lag
+        assert body["components"]["loop"]["lag_ms"]["n"] > 0
+        assert body["components"]["loop"]["lag_ms"]["p99"] < 1000
+        status, st = get_json(f"http://127.0.0.1:{port}/api/v1/status?since=0")
+        assert status == 200 and st["loop"]["lag_ms"]["n"] > 0
+        assert st["ami"]["event_lag_ms"]["n"] > 0  # FullyBooted at least
+        status, err = get_json(f"http://127.0.0.1:{port}/api/v1/status?since=yesterday")
+        assert status == 422 and err["error"]["details"]["fields"][0]["field"] == "since"
         status, calls = get_json(f"http://127.0.0.1:{port}/api/v1/live/calls")
         assert status == 200 and calls == {"calls": [], "count": 0}
         status, err = get_json(f"http://127.0.0.1:{port}/api/v1/live/calls/nope")

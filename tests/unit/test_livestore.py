@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
+
+import pytest
 
 from crm_bridge.writer import record_of
 from cti.bus import EventBus
+from cti.calls import livestore
 from cti.calls.livestore import LiveCallStore
 from cti.calls.model import Call, CallState
 from cti.calls.tracker import CallTracker
 from tests.unit.test_tracker_replay import messages
 
 
-def ended_records(events_a: list, events_b: list | None, tmp_path: Path) -> dict[str, dict]:
+async def ended_records(events_a: list, events_b: list | None,
+                        tmp_path: Path) -> dict[str, dict]:
     """Feed events_a to one tracker; if events_b is given, save, "restart" (a new
     tracker loads the file) and feed events_b to the new one."""
     out: dict[str, dict] = {}
@@ -23,7 +29,7 @@ def ended_records(events_a: list, events_b: list | None, tmp_path: Path) -> dict
         tracker.handle(m)
     if events_b is not None:
         store = LiveCallStore(tmp_path / "live-calls.json")
-        store.save(tracker.calls.values())
+        await store.write(store.capture(tracker.calls))
         tracker = CallTracker(bus, clock=lambda: 0.0)
         assert tracker.restore(store.load()) > 0
         for m in events_b:
@@ -31,13 +37,13 @@ def ended_records(events_a: list, events_b: list | None, tmp_path: Path) -> dict
     return out
 
 
-def test_a_call_carried_over_a_restart_is_recorded_as_if_nothing_happened(
+async def test_a_call_carried_over_a_restart_is_recorded_as_if_nothing_happened(
     tmp_path: Path
 ) -> None:
     events = messages("burst_60_calls")
-    whole = ended_records(events, None, tmp_path)
+    whole = await ended_records(events, None, tmp_path)
     half = len(events) // 2
-    split = ended_records(events[:half], events[half:], tmp_path)
+    split = await ended_records(events[:half], events[half:], tmp_path)
     assert len(whole) == 60 and split.keys() == whole.keys()
     for cid, rec in whole.items():
         got = split[cid]
@@ -46,7 +52,7 @@ def test_a_call_carried_over_a_restart_is_recorded_as_if_nothing_happened(
         assert got["extra"]["states"] == rec["extra"]["states"]
 
 
-def test_calls_gone_while_the_cti_was_away_are_ended_at_the_first_resync(
+async def test_calls_gone_while_the_cti_was_away_are_ended_at_the_first_resync(
     tmp_path: Path
 ) -> None:
     events = messages("queue_call_answered")
@@ -56,7 +62,8 @@ def test_calls_gone_while_the_cti_was_away_are_ended_at_the_first_resync(
     for m in events[:cut]:
         tracker.handle(m)
     store = LiveCallStore(tmp_path / "live-calls.json")
-    assert store.save(tracker.calls.values()) == 1
+    await store.write(store.capture(tracker.calls))
+    assert store.count == 1
 
     ended: list[Call] = []
     bus2 = EventBus()
@@ -113,3 +120,43 @@ def test_agent_time_counts_overlaps_once_per_agent_and_survives_a_restart() -> N
     again = call_from_state(call_state(call))
     assert again.agent_spans == call.agent_spans
     assert again.agent_seconds(now=70.0) == call.agent_seconds(now=70.0)
+
+
+async def test_only_the_changed_calls_are_serialised_again_and_the_disk_is_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store never writes, syncs or renames on the event loop's thread,
+    and a capture redoes only the calls that changed (a busy hour has
+    thousands of calls up)."""
+    loop_thread = threading.get_ident()
+    disk: list[tuple[str, bool]] = []
+    for name in ("fsync", "replace"):
+        real = getattr(os, name)
+
+        def spy(*args: object, _real: object = real, _name: str = name) -> object:
+            disk.append((_name, threading.get_ident() == loop_thread))
+            return _real(*args)  # type: ignore[operator]
+
+        monkeypatch.setattr(os, name, spy)
+    dumped: list[str] = []
+    real_state = livestore.call_state
+    monkeypatch.setattr(livestore, "call_state",
+                        lambda c: dumped.append(c.call_id) or real_state(c))
+    tracker = CallTracker(EventBus(), clock=lambda: 0.0)
+    events = messages("burst_60_calls")
+    for m in events[: len(events) // 3]:
+        tracker.handle(m)
+    store = LiveCallStore(tmp_path / "live-calls.json")
+    live = len(tracker.calls)
+    assert live >= 5
+    await store.write(store.capture(tracker.calls, None))  # the first: every call
+    assert len(dumped) == live
+    tracker.take_changed()
+    some = next(iter(tracker.calls))
+    tracker.note_ivr(next(iter(tracker.calls[some].legs)), ["language:1"], "zh")
+    dumped.clear()
+    await store.write(store.capture(tracker.calls, tracker.take_changed()))
+    assert dumped == [some]  # one call changed: one serialised
+    assert disk and all(not on_loop for _, on_loop in disk), disk
+    assert {c.call_id for c in store.load()} == set(tracker.calls)
+    assert next(c for c in store.load() if c.call_id == some).language == "zh"
