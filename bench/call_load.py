@@ -59,6 +59,7 @@ from crm_bridge.migrate import upgrade_async
 from crm_bridge.seed import mobile_customers, seed_demo
 from cti.ami import AmiActions, AmiConnection, AmiError, AmiMessage
 from cti.config.credentials import AmiCredentials
+from cti.tools import queuelog
 from cti.tools.sandbox import Sandbox
 from tests.support.postgres import ThrowawayPostgres, free_port
 
@@ -101,37 +102,6 @@ def rss_mb(pid: int) -> float:
 
 def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-# ---------------------------------------------------------------------- the truth
-@dataclass
-class Truth:
-    """One call as Asterisk's queue_log tells it (keyed by the queue side's Uniqueid)."""
-
-    joined: float | None = None
-    agent: str | None = None  # who answered
-    ended: str | None = None  # COMPLETEAGENT / COMPLETECALLER / ABANDON / EXIT...
-    events: list[str] = field(default_factory=list)
-
-
-def read_queue_log(path: Path, offset: int) -> tuple[dict[str, Truth], int]:
-    data = path.read_bytes()
-    calls: dict[str, Truth] = {}
-    for line in data[offset:].decode("utf-8", "replace").splitlines():
-        parts = line.split("|")
-        if len(parts) < 5 or parts[1] in ("NONE", ""):
-            continue
-        t = calls.setdefault(parts[1], Truth())
-        event = parts[4]
-        t.events.append(event)
-        if event == "ENTERQUEUE" and t.joined is None:
-            t.joined = float(parts[0])
-        elif event == "CONNECT":
-            t.agent = parts[3]
-        elif event in ("COMPLETEAGENT", "COMPLETECALLER", "ABANDON", "EXITWITHTIMEOUT",
-                       "EXITEMPTY", "EXITWITHKEY", "TRANSFER"):
-            t.ended = event
-    return calls, len(data)
 
 
 # ---------------------------------------------------------------------- the server
@@ -327,35 +297,6 @@ async def records_of(database_url: str, window: Window) -> dict[str, list[dict[s
     return out
 
 
-def check_records(window: Window, truth: dict[str, Truth],
-                  records: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Each call's row against queue_log: what an auditor would count."""
-    missing = doubled = wrong = 0
-    examples: list[str] = []
-    for n in window.sent:
-        linkedid, queue_side = f"{window.base}.{2 * n}", f"{window.base}.{2 * n + 1}"
-        t = truth.get(queue_side)
-        rows = records.get(linkedid, [])
-        if len(rows) > 1:
-            doubled += 1
-        if t is None or t.joined is None:
-            continue  # never queued: hung up before (or the Originate failed)
-        if not rows:
-            missing += 1
-            if len(examples) < 5:
-                examples.append(f"{linkedid}: no record ({','.join(t.events)})")
-            continue
-        row = rows[0]
-        want = "answered" if t.agent else "abandoned"
-        if row["outcome"] != want or (t.agent and row["agent"] != t.agent) \
-                or row["queue"] != QUEUE:
-            wrong += 1
-            if len(examples) < 5:
-                examples.append(f"{linkedid}: recorded {row['outcome']}/{row['agent']}/"
-                                f"{row['queue']}, queue_log {','.join(t.events)}")
-    return {"missing": missing, "doubled": doubled, "wrong": wrong, "examples": examples}
-
-
 async def run_window(mode: str, rate: float, args: argparse.Namespace, rig: Rig,
                      server: Server | None) -> dict[str, Any]:
     rig.windows += 1
@@ -405,7 +346,7 @@ async def run_window(mode: str, rate: float, args: argparse.Namespace, rig: Rig,
     await asyncio.sleep(2.0)  # the last QueueCallerJoin events
     stop.set()
     await watcher
-    truth, _ = read_queue_log(rig.queue_log, log_mark)
+    truth, _ = queuelog.read(rig.queue_log, log_mark)
     offered = len(window.sent)
     delays = []
     for n, sent in window.sent.items():
@@ -432,7 +373,9 @@ async def run_window(mode: str, rate: float, args: argparse.Namespace, rig: Rig,
     if server is not None:
         await asyncio.sleep(3.0)  # the records of the last calls to be written
         records = await records_of(rig.database_url, window)
-        result["records"] = check_records(window, truth, records)
+        result["records"] = queuelog.audit(
+            ((f"{window.base}.{2 * n}", f"{window.base}.{2 * n + 1}") for n in window.sent),
+            truth, records).as_dict()
         status = await server.status(window.started)
         result.update({
             "server_cpu_pct": round(100 * cpu["server"] / wall, 1),

@@ -92,6 +92,9 @@ def record_of(call: Call) -> dict[str, Any]:
                   "agents": [{"agent": a, "seconds": secs} for a, secs in agents.items()],
                   "agent_spans": [{"agent": a, "from": f, "to": t}
                                   for a, f, t in call.agent_spans],
+                  # what the server missed, filled in from Asterisk's ledger or
+                  # channel variables at a resync (cti/calls/ledger.py)
+                  **({"completed_from": call.completed_from} if call.completed_from else {}),
                   # True: from Asterisk's ledger, the server saw none of it
                   **({"backfilled": True} if call.backfilled else {})},
     }

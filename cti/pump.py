@@ -27,6 +27,7 @@ from cti.calls import events as ev
 from cti.calls.agents import AgentEvents, queue_snapshot
 from cti.calls.events import Resynced
 from cti.calls.headers import event_time
+from cti.calls.ledger import CHANNEL_VARIABLES, FAMILY, Entry, LedgerError, entry_of_channel, parse
 from cti.calls.tracker import CallTracker
 from cti.monitor import Lags
 
@@ -84,13 +85,23 @@ class EventPump:
 
     async def resync(self, session: int) -> None:
         """Re-read Asterisk's channels and queues and rebuild the live calls.
-        Retried with backoff while this AMI session lasts."""
+        Retried with backoff while this AMI session lasts.
+
+        The events of the gap are lost, so what they would have said is read
+        from Asterisk: the ledger entries of the calls that ended unseen, and
+        the ledger's variables on the live channels (cti/calls/ledger.py).
+        Without them (an older dialplan, an action refused) the calls are
+        still rebuilt; their records say the end was not observed."""
         self.resyncing = True
         t0 = time.monotonic()
         delay = 0.2
         try:
             while True:
                 try:
+                    # the channels' facts first: a call that hangs up between this
+                    # and the snapshot is then gone from the snapshot, and its
+                    # ledger entry (written as it hangs up) is read after both
+                    facts = await self._channel_facts()
                     channels = await self.actions.core_show_channels()
                     queues = await self.actions.queue_status()
                     break
@@ -101,9 +112,10 @@ class EventPump:
                         return  # the next session will resync
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
+            ledger = await self._ledger_of_gone(channels)
         finally:
             self.resyncing = False
-        result = self.tracker.resync(channels, queues)
+        result = self.tracker.resync(channels, queues, ledger=ledger, facts=facts)
         self.resynced_session = session
         at = time.time()
         self.last_resync = {"session": session, "at": at,
@@ -111,3 +123,41 @@ class EventPump:
         log.info("ami_resynced", session=session, channels=len(channels), **result)
         members, callers = queue_snapshot(queues)
         self.bus.publish(ev.ASTERISK_RESYNCED, Resynced(session, at, members, callers))
+
+    async def _channel_facts(self) -> dict[str, Entry]:
+        """The ledger's facts of every live hotline call, by Linkedid (empty
+        if Asterisk will not say: the calls are still rebuilt)."""
+        try:
+            status = await self.actions.status(CHANNEL_VARIABLES)
+        except AmiError as exc:
+            if not self.conn.connected:
+                raise
+            log.warning("resync_channel_facts_unreadable", error=str(exc))
+            return {}
+        now = time.time()
+        facts: dict[str, Entry] = {}
+        for msg in status:
+            entry = entry_of_channel(msg, now)
+            if entry is not None and entry.linkedid:
+                facts[entry.linkedid] = entry
+        return facts
+
+    async def _ledger_of_gone(self, channels: list[AmiMessage]) -> dict[str, Entry]:
+        """Ledger entries of the tracked calls that are gone, by Linkedid."""
+        live = {ch.text("Linkedid", "") for ch in channels}
+        gone = [cid for cid in self.tracker.calls if cid not in live]
+        ledger: dict[str, Entry] = {}
+        if not gone:
+            return ledger
+        try:
+            values = await self.actions.db_tree(FAMILY)
+        except AmiError as exc:
+            log.warning("resync_ledger_unreadable", error=str(exc))
+            return ledger
+        for cid in gone:
+            if cid in values:
+                try:
+                    ledger[cid] = parse(cid, values[cid])
+                except LedgerError as exc:
+                    log.warning("ledger_entry_unreadable", call_id=cid, error=str(exc))
+        return ledger

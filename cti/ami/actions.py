@@ -30,6 +30,15 @@ class AmiActions:
         reply = await self.conn.send("CoreShowChannels", kind=ReplyKind.LIST)
         return [e for e in reply.events if e.name == "CoreShowChannel"]
 
+    async def status(self, variables: tuple[str, ...] = ()) -> list[AmiMessage]:
+        """Every channel (``Status`` events), each with the values of these
+        channel variables as ``Variable: NAME=value`` headers (``(null)``
+        when unset)."""
+        headers: dict[str, str | list[str]] = {"Variables": ",".join(variables)} \
+            if variables else {}
+        reply = await self.conn.send("Status", headers, kind=ReplyKind.LIST)
+        return [e for e in reply.events if e.name == "Status"]
+
     async def queue_status(self, queue: str | None = None) -> list[AmiMessage]:
         """QueueParams, QueueMember and QueueEntry events of one queue or all."""
         headers: dict[str, str | list[str]] = {"Queue": queue} if queue else {}

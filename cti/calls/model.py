@@ -101,6 +101,10 @@ class Call:
     restored: bool = False  # carried over a CTI restart (see cti.calls.livestore)
     end_observed: bool = True  # False: found gone at a resync, end time estimated
     backfilled: bool = False  # rebuilt from Asterisk's ledger after it ended (crm_bridge.ledger)
+    # what the tracker missed (events not seen across a resync) filled in from
+    # Asterisk's own facts: "ledger" (it ended unseen) or "asterisk" (live
+    # channel variables); None: every event seen (cti.calls.ledger)
+    completed_from: str | None = None
     legs: dict[str, Leg] = field(default_factory=dict)
     # (agent, from, to): each stretch an agent's phone was bridged on this call
     agent_spans: list[tuple[str, float, float]] = field(default_factory=list)

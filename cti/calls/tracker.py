@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import structlog
 
@@ -25,6 +25,7 @@ from cti.bus import EventBus
 from cti.calls import events as ev
 from cti.calls.events import CallStateChange, LegEnded
 from cti.calls.headers import HOLD, STAGE, agent_leg, event_time
+from cti.calls.ledger import Entry, complete
 from cti.calls.model import TRANSITIONS, Call, CallState, Leg
 
 log = structlog.get_logger("cti.calls.tracker")
@@ -423,18 +424,35 @@ class CallTracker:
 
     # ------------------------------------------------------------------ resync
     def resync(self, channels: Iterable[AmiMessage], queue_entries: Iterable[AmiMessage] = (),
-               at: float | None = None) -> dict[str, int]:
-        """Rebuild from a CoreShowChannels snapshot (Asterisk is the truth)."""
+               at: float | None = None, *, ledger: Mapping[str, Entry] | None = None,
+               facts: Mapping[str, Entry] | None = None) -> dict[str, int]:
+        """Rebuild from a CoreShowChannels snapshot (Asterisk is the truth).
+
+        ``ledger``: the ledger entries of calls that ended (by Linkedid); a
+        tracked call that vanished is completed from its entry (who
+        answered, when it ended) rather than guessed. ``facts``: the same
+        facts read from the live channels (:func:`cti.calls.ledger.entry_of_channel`),
+        for what happened to a live call while events were not seen."""
         now = self.clock() if at is None else at
+        ledger = ledger or {}
+        facts = facts or {}
         queued = {e.text("Uniqueid", ""): e for e in queue_entries if e.name == "QueueEntry"}
         seen: dict[str, list[AmiMessage]] = {}
         for ch in channels:
             seen.setdefault(ch.text("Linkedid", ""), []).append(ch)
-        ended = 0
+        ended = completed = 0
         for cid in [c for c in self.calls if c not in seen]:
             gone = self.calls[cid]
             gone.end_observed = False
-            self._end(gone, now, cause="ended while the CTI was not watching")
+            last = ledger.get(cid)
+            if last is not None:
+                complete(gone, last, ended=True)
+                gone.completed_from = "ledger"
+                completed += 1
+                self._end(gone, max(last.ended, gone.started_at),
+                          cause="ended while the CTI was not watching")
+            else:
+                self._end(gone, now, cause="ended while the CTI was not watching")
             ended += 1
         created = 0
         for cid, chans in seen.items():
@@ -474,8 +492,14 @@ class CallTracker:
                         call.queue = entry.text("Queue", "")
                         if call.queued_at is None:
                             call.queued_at = now - float(entry.text("Wait", "0") or 0)
-        log.info("calls_resynced", live=len(self.calls), created=created, ended=ended)
-        return {"live": len(self.calls), "created": created, "ended": ended}
+            fact = facts.get(cid)
+            if fact is not None and complete(call, fact, ended=False):
+                call.completed_from = call.completed_from or "asterisk"
+                completed += 1
+        log.info("calls_resynced", live=len(self.calls), created=created, ended=ended,
+                 completed=completed)
+        return {"live": len(self.calls), "created": created, "ended": ended,
+                "completed": completed}
 
 
 def _state_from_snapshot(call: Call, chans: list[AmiMessage],

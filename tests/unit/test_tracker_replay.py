@@ -137,7 +137,7 @@ def test_snapshot_after_reconnect_ends_vanished_calls_and_adopts_new_ones() -> N
                          "Uniqueid": queue_leg, "Wait": "7"})]
     ended_before = len(rec.ended())
     result = tracker.resync(snapshot, queue)
-    assert result == {"live": 2, "created": 1, "ended": len(live_before) - 1}
+    assert result == {"live": 2, "created": 1, "ended": len(live_before) - 1, "completed": 0}
     gone = rec.ended()[ended_before:]
     assert {c.call_id for c in gone} == live_before - {keep}
     assert all(c.hangup_cause == "ended while the CTI was not watching" for c in gone)
