@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -88,6 +89,7 @@ class Subscription:
     def close(self) -> None:
         self._closed = True
         self._ready.set()
+        self.bus._queues.discard(self)
         for pattern in self.patterns:
             self.bus._remove(pattern, self._put)
 
@@ -105,6 +107,7 @@ class EventBus:
     def __init__(self) -> None:
         self._subs: list[tuple[str, Handler]] = []
         self._cache: dict[str, list[Handler]] = {}
+        self._queues: weakref.WeakSet[Subscription] = weakref.WeakSet()
 
     def subscribe(self, pattern: str, handler: Handler) -> Callable[[], None]:
         self._subs.append((pattern, handler))
@@ -116,7 +119,15 @@ class EventBus:
         sub = Subscription(self, patterns, maxsize)
         for pattern in patterns:
             self.subscribe(pattern, sub._put)
+        self._queues.add(sub)
         return sub
+
+    def queue_stats(self) -> dict[str, int]:
+        """The async consumers' queues: how many, the deepest now, and the
+        items dropped so far by those that fell behind (websockets)."""
+        queues = list(self._queues)
+        return {"queues": len(queues), "deepest": max((len(q) for q in queues), default=0),
+                "dropped": sum(q.dropped for q in queues)}
 
     def _remove(self, pattern: str, handler: Handler) -> None:
         try:

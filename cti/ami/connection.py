@@ -133,9 +133,13 @@ class _Protocol(asyncio.Protocol):
                     conn._push(msg)
                 else:
                     self.held.append(msg)
-        if len(conn._buffer) > conn.max_buffered and self.transport is not None:
+        depth = len(conn._buffer)
+        if depth > conn.peak_buffered:
+            conn.peak_buffered = depth
+        if depth > conn.max_buffered and self.transport is not None:
             self.transport.pause_reading()
             conn._reading_paused = True
+            conn.read_pauses += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
@@ -179,6 +183,8 @@ class AmiConnection:
         self._buffer: list[StreamItem] = []
         self._wakeup = asyncio.Event()
         self._reading_paused = False
+        self.peak_buffered = 0  # the most events ever waiting for the consumer
+        self.read_pauses = 0  # times reading paused for a consumer too far behind
         self._supervisor: asyncio.Task[None] | None = None
         self._first_outcome: asyncio.Future[None] | None = None
 
@@ -413,6 +419,11 @@ class AmiConnection:
         return False
 
     # ------------------------------------------------------------------ events
+    @property
+    def buffered(self) -> int:
+        """Events read and waiting for the consumer."""
+        return len(self._buffer)
+
     def _push(self, item: StreamItem) -> None:
         self._buffer.append(item)
         self._wakeup.set()

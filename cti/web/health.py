@@ -67,7 +67,12 @@ class Health:
         return {
             "ami": {"state": self.conn.state.value, "session": self.conn.session,
                     "events": self.pump.events_seen, "last_resync": self.pump.last_resync,
-                    "event_lag_ms": self.pump.event_lags.stats(since)},
+                    "event_lag_ms": self.pump.event_lags.stats(since),
+                    # read and not yet handled; past the limit reading pauses
+                    "buffered": self.conn.buffered, "peak_buffered": self.conn.peak_buffered,
+                    "buffer_limit": self.conn.max_buffered,
+                    "read_pauses": self.conn.read_pauses},
+            "bus": self.pump.bus.queue_stats(),
             "loop": {"lag_ms": self.loop.lags.stats(since)},
             "calls": {"live": len(self.tracker.calls), "ended": self.tracker.ended_count},
             "agi": {"requests": self.agi.requests, "failures": self.agi.failures},

@@ -68,6 +68,9 @@ def test_serve_with_postgres_is_healthy_and_stops_cleanly(
         status, st = get_json(f"http://127.0.0.1:{port}/api/v1/status?since=0")
         assert status == 200 and st["loop"]["lag_ms"]["n"] > 0
         assert st["ami"]["event_lag_ms"]["n"] > 0  # FullyBooted at least
+        # nothing waits to be handled; the record writer's queue and others exist
+        assert st["ami"]["buffered"] == 0 and st["ami"]["read_pauses"] == 0
+        assert st["bus"]["queues"] >= 1 and st["bus"]["dropped"] == 0
         status, err = get_json(f"http://127.0.0.1:{port}/api/v1/status?since=yesterday")
         assert status == 422 and err["error"]["details"]["fields"][0]["field"] == "since"
         status, calls = get_json(f"http://127.0.0.1:{port}/api/v1/live/calls")

@@ -42,10 +42,14 @@ async def test_queue_subscription_drops_oldest_when_full_and_counts() -> None:
     for i in range(5):
         bus.publish("call.state", i)
     assert sub.dropped == 2
-    assert [(await sub.get())[1] for _ in range(3)] == [2, 3, 4]
+    keep = bus.queue("call.*", maxsize=0)  # the record writer's: never drops
+    bus.publish("call.state", 5)
+    assert bus.queue_stats() == {"queues": 2, "deepest": 3, "dropped": 3}
+    assert [(await sub.get())[1] for _ in range(3)] == [3, 4, 5]
     sub.close()
     bus.publish("call.state", 9)
-    assert len(sub) == 0
+    assert len(sub) == 0 and len(keep) == 2
+    assert bus.queue_stats() == {"queues": 1, "deepest": 2, "dropped": 0}
 
 
 def test_unsubscribe() -> None:

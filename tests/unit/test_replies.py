@@ -183,8 +183,9 @@ async def test_reader_pauses_when_the_consumer_falls_far_behind() -> None:
     conn.max_buffered = 10
     proto.data_received(b"Event: Newstate\r\nUniqueid: 1.1\r\n\r\n" * 11)
     assert wire.paused
+    assert (conn.buffered, conn.peak_buffered, conn.read_pauses) == (11, 11, 1)
     assert len(await conn.next_batch()) == 11
-    assert not wire.paused
+    assert not wire.paused and conn.buffered == 0
 
 
 def test_secret_is_not_in_repr() -> None:
