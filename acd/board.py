@@ -92,6 +92,13 @@ class AgentLive:
                 "calls_today": self.calls_today}
 
 
+# callers listed per queue on the wallboard feed, first in line first (its
+# "waiting" counts them all; the REST view lists every one): a TV shows a
+# dozen rows, and a queue of 300 callers sent four times a second is JSON
+# nobody reads
+WALLBOARD_CALLERS = 20
+
+
 @dataclass
 class Waiting:
     call_id: str
@@ -143,11 +150,14 @@ class Board:
         return sum(1 for a in self.agents.values()
                    if a.state is AgentState.AVAILABLE and queue in a.queues)
 
-    def queue_view(self, name: str) -> dict[str, Any]:
+    def queue_view(self, name: str, callers_shown: int | None = None) -> dict[str, Any]:
+        """The queue as a supervisor sees it. ``callers_shown``: only the first
+        callers in line (``waiting`` still counts them all)."""
         self.tick()
         now = self.clock()
         q = self.config.queue(name)
-        callers = sorted(self.waiting.get(name, {}).values(), key=lambda w: w.position)
+        waiting = self.waiting.get(name, {})
+        callers = sorted(waiting.values(), key=lambda w: w.position)
         members = [a for a in self.agents.values() if name in a.queues]
         by_state: dict[str, list[str]] = {s.value: [] for s in AgentState
                                           if s is not AgentState.LOGGED_OUT}
@@ -158,7 +168,7 @@ class Board:
             "waiting": len(callers),
             "longest_wait_seconds": round(max((now - w.joined_at for w in callers),
                                               default=0.0), 1),
-            "callers": [w.as_dict(now) for w in callers],
+            "callers": [w.as_dict(now) for w in callers[:callers_shown]],
             "agents": {k: v for k, v in by_state.items()},
             "agents_logged_in": len(members),
             "agents_available": len(by_state[AgentState.AVAILABLE.value]),
@@ -303,7 +313,8 @@ class Board:
             return
         dirty, self._dirty_queues = self._dirty_queues, set()
         for queue in sorted(dirty):
-            self.notifier.queue_changed(functools.partial(self.queue_view, queue))
+            self.notifier.queue_changed(functools.partial(self.queue_view, queue,
+                                                          WALLBOARD_CALLERS))
 
     # ------------------------------------------------------------------ state
     def tick(self) -> None:

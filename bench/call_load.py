@@ -93,6 +93,13 @@ def cpu_seconds(pid: int) -> float:
     return sum(cpu_times(pid))
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, every core."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / TICK, sum(fields) / TICK
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -312,7 +319,9 @@ async def run_window(mode: str, rate: float, args: argparse.Namespace, rig: Rig,
         pids["server"] = server.pid
         server.pops.clear()
         events0 = int((await server.status(time.time()))["ami"]["events"])
+    pids["bench"] = os.getpid()
     cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
+    machine0 = machine_cpu()
     sys0 = {k: cpu_times(p)[1] for k, p in pids.items()}
     rss_max = 0.0
     sampling = True
@@ -340,6 +349,8 @@ async def run_window(mode: str, rate: float, args: argparse.Namespace, rig: Rig,
         await asyncio.to_thread(spy.wait)
     wall = time.time() - window.started
     cpu = {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
+    machine1 = machine_cpu()
+    busy = (machine1[0] - machine0[0]) / max(1e-9, machine1[1] - machine0[1])
     system = {k: cpu_times(p)[1] - sys0[k] for k, p in pids.items()}
     sampling = False
     sampler.cancel()
@@ -369,6 +380,10 @@ async def run_window(mode: str, rate: float, args: argparse.Namespace, rig: Rig,
         "wall_s": round(wall, 1),
         "asterisk_cpu_pct": round(100 * cpu["asterisk"] / wall, 1),
         "asterisk_ms_per_call": round(1000 * cpu["asterisk"] / offered, 2) if offered else None,
+        # the whole machine (every core) and the load generator itself: past
+        # ~95 % busy every process waits for a core, the server's loop too
+        "machine_busy_pct": round(100 * busy, 1),
+        "bench_cpu_pct": round(100 * cpu["bench"] / wall, 1),
     }
     if server is not None:
         await asyncio.sleep(3.0)  # the records of the last calls to be written

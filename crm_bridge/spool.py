@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 COMPACT_AT = 4 * 1024 * 1024  # bytes: start the file afresh once fully confirmed
 
 
@@ -47,8 +49,7 @@ class Spool:
         """Append records and fsync once (group commit)."""
         if not records:
             return
-        data = b"".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-                        for r in records)
+        data = b"".join(orjson.dumps(r) + b"\n" for r in records)
         self._fh.write(data)
         self._fh.flush()
         os.fsync(self._fh.fileno())

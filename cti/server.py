@@ -60,7 +60,7 @@ from cti.bus import EventBus, Handler, Subscription
 from cti.calls import events as ev
 from cti.calls.agents import AgentEvents
 from cti.calls.events import Resynced
-from cti.calls.livestore import LiveCallStore
+from cti.calls.livestore import Capture, LiveCallStore
 from cti.calls.tracker import CallTracker
 from cti.config.credentials import load_credentials
 from cti.config.settings import ConfigError, Settings
@@ -343,14 +343,15 @@ async def keep_live_calls(core: Core, interval: float = 0.5) -> None:
 async def save_live_calls(core: Core, changed: set[str] | None) -> None:
     """The calls that ended are spooled and the live ones captured at the same
     instant; the snapshot is written once they are spooled."""
-    snapshot = b""
+    snapshot: Capture | None = None
 
     def capture() -> None:
         nonlocal snapshot
         snapshot = core.live_store.capture(core.tracker.calls, changed)
 
     await core.writer.spool_pending(at_once=capture)
-    await core.live_store.write(snapshot)
+    if snapshot is not None:
+        await core.live_store.write(snapshot)
 
 
 async def run_webhook(poster: HttpPoster, webhook: WebhookSender) -> None:

@@ -9,10 +9,11 @@ before the first resync. The resync then ends, and the writer records, the
 calls that ended while the CTI was away (marked ``end_observed: false``),
 and the calls still up carry on with their history.
 
-Nothing of it blocks the event loop, however many calls are up: each call
-is serialised once when it changed (:meth:`LiveCallStore.capture` keeps the
-JSON of every live call and redoes only the changed ones), and the file is
-written, fsynced and renamed in a worker thread (:meth:`LiveCallStore.write`).
+Nothing of it blocks the event loop, however many calls are up: on the loop
+only the calls that changed are copied (:meth:`LiveCallStore.capture`, a
+shallow copy of each); a worker thread (:meth:`LiveCallStore.write`) encodes
+them as JSON, keeping the JSON of every live call so it redoes only the
+changed ones, and writes, fsyncs and renames the file.
 
 Each snapshot is captured at the same instant as the calls that have already
 ended are taken for the spool (see ``CallRecordWriter.spool_pending``), and
@@ -30,9 +31,11 @@ import json
 import os
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import structlog
 
 from cti.calls.model import Call, CallState, Leg
@@ -51,6 +54,7 @@ def call_state(call: Call) -> dict[str, Any]:
     """The call as JSON-friendly data (every field; a shallow copy is enough:
     the fields are plain values and lists of them)."""
     data = {name: getattr(call, name) for name in _CALL_FIELDS}
+    data["queues"] = list(call.queues)
     data["state"] = call.state.value
     data["history"] = [[s.value, at] for s, at in call.history]
     data["legs"] = [{name: getattr(leg, name) for name in _LEG_FIELDS}
@@ -73,6 +77,16 @@ def call_from_state(data: dict[str, Any]) -> Call:
     return Call(**values)
 
 
+@dataclass
+class Capture:
+    """Copies of the live calls' state taken on the loop, for one write:
+    by id, None for a call that is not live any more."""
+
+    calls: dict[str, dict[str, Any] | None]
+    full: bool  # every live call (the file is rebuilt from these alone)
+    at: float = field(default_factory=time.time)
+
+
 class LiveCallStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -85,33 +99,44 @@ class LiveCallStore:
         """Calls in the last capture."""
         return len(self._json)
 
-    def capture(self, calls: Mapping[str, Call], changed: Iterable[str] | None = None) -> bytes:
-        """The snapshot file's bytes for ``calls`` (the live calls by id). Only
-        the ``changed`` ones are serialised again (all when None); a changed
-        id that is not live any more leaves the snapshot. No I/O."""
+    def capture(self, calls: Mapping[str, Call], changed: Iterable[str] | None = None
+                ) -> Capture:
+        """The live calls (by id) as they are now: the ``changed`` ones are
+        copied (shallow: a few microseconds a call), all of them when None; a
+        changed id that is not live any more leaves the snapshot. Turning the
+        copies into JSON is left to :meth:`write`, off the loop."""
         if changed is None:
-            self._json = {}
-            changed = calls.keys()
-        for call_id in changed:
-            call = calls.get(call_id)
-            if call is None:
-                self._json.pop(call_id, None)
-            else:
-                self._json[call_id] = json.dumps(call_state(call), ensure_ascii=False,
-                                                 separators=(",", ":")).encode()
-        head = json.dumps({"version": VERSION, "saved_at": time.time()})[:-1].encode()
-        return head + b', "calls": [' + b",".join(self._json.values()) + b"]}"
+            return Capture({cid: call_state(call) for cid, call in calls.items()}, full=True)
+        return Capture({cid: (call_state(c) if (c := calls.get(cid)) is not None else None)
+                        for cid in changed}, full=False)
 
-    async def write(self, snapshot: bytes) -> None:
-        """Replace the file with ``snapshot`` (write, fsync, rename), in a worker
-        thread: the event loop goes on meanwhile. One write at a time: a write
-        whose caller was cancelled is finished before the next starts."""
+    async def write(self, capture: Capture) -> None:
+        """Encode the capture and replace the file with it (write, fsync,
+        rename), in a worker thread: the event loop goes on meanwhile. One
+        write at a time, in the order asked: a write whose caller was
+        cancelled is finished before the next starts."""
         if self._writing is not None and not self._writing.done():
             with contextlib.suppress(Exception):
                 await self._writing
-        self._writing = asyncio.ensure_future(asyncio.to_thread(self._write, snapshot))
+        self._writing = asyncio.ensure_future(asyncio.to_thread(self._encode_and_write, capture))
         await asyncio.shield(self._writing)
         self.saves += 1
+
+    def encode(self, capture: Capture) -> bytes:
+        """The snapshot file's bytes: the captured calls encoded, the others
+        as they were encoded last time. No I/O."""
+        if capture.full:
+            self._json = {}
+        for call_id, state in capture.calls.items():
+            if state is None:
+                self._json.pop(call_id, None)
+            else:
+                self._json[call_id] = orjson.dumps(state)
+        head = json.dumps({"version": VERSION, "saved_at": capture.at})[:-1].encode()
+        return head + b', "calls": [' + b",".join(self._json.values()) + b"]}"
+
+    def _encode_and_write(self, capture: Capture) -> None:
+        self._write(self.encode(capture))
 
     def _write(self, snapshot: bytes) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from typing import Any, Literal
 
+import orjson
 import structlog
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "error": logging.ERROR}
 
+
+
+def _json_line(event: Any, **_: Any) -> str:
+    """One log line as JSON (orjson: logs are written on the event loop);
+    what it cannot encode is written as str()."""
+    return orjson.dumps(event, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 def configure_logging(level: str = "info",
                       fmt: Literal["auto", "json", "console"] = "auto") -> None:
@@ -27,7 +34,7 @@ def configure_logging(level: str = "info",
     renderer: structlog.types.Processor
     if json_out:
         shared += [structlog.processors.format_exc_info]
-        renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
+        renderer = structlog.processors.JSONRenderer(serializer=_json_line)
     else:
         renderer = structlog.dev.ConsoleRenderer()
     structlog.configure(

@@ -46,9 +46,12 @@ class Settings(BaseSettings):
     database_url: str = ""
     # PostgreSQL's connection pool: the IVR's look-ups, the call records and the
     # REST API share it; a request waits at most database_pool_timeout seconds
-    # for a connection (the IVR waits 1 s at most for its look-up, whatever this is)
-    database_pool_size: int = Field(10, ge=1, le=200)
-    database_max_overflow: int = Field(10, ge=0, le=200)
+    # for a connection (the IVR waits 1 s at most for its look-up, whatever this is).
+    # Connections past the pool size are opened for one use and closed: under a
+    # burst that is a new connection (TCP, TLS attempt, login) per look-up, so
+    # the pool is sized for the busy hour and overflow is off by default
+    database_pool_size: int = Field(20, ge=1, le=200)
+    database_max_overflow: int = Field(0, ge=0, le=200)
     database_pool_timeout: float = Field(5.0, gt=0, le=60)
 
     # HTTP (REST API, websockets, pages)

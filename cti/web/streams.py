@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from cti.bus import EventBus
-from cti.web.responses import json_dumps
+from cti.web.responses import json_bytes
 
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
 
@@ -30,13 +30,13 @@ async def stream_ws(request: web.Request, bus: EventBus, patterns: tuple[str, ..
     sub = bus.queue(*patterns, maxsize=1000)
     request.app[WEBSOCKETS].add(ws)
     try:
-        await ws.send_str(json_dumps(snapshot))
+        await ws.send_frame(json_bytes(snapshot), WSMsgType.TEXT)
 
         async def pump() -> None:
             async for topic, payload in sub:
                 message = render(topic, payload)
                 if message is not None:
-                    await ws.send_str(json_dumps(message))
+                    await ws.send_frame(json_bytes(message), WSMsgType.TEXT)
 
         sender = asyncio.create_task(pump())
         try:

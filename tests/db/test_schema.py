@@ -14,7 +14,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_bridge.db import Database
 from crm_bridge.models import Base, Customer
+from tests.support.postgres import ThrowawayPostgres
 
 
 def _diff(sync_conn: Connection) -> list[object]:
@@ -50,3 +52,17 @@ async def test_a_time_without_a_zone_is_refused(engine: AsyncEngine) -> None:
                 "name": "张三", "vip": False, "region": "", "address": "", "notes": "",
                 "created_at": dt.datetime(2026, 11, 25, 9, 0),
                 "updated_at": dt.datetime(2026, 11, 25, 9, 0)}])
+
+
+async def test_the_postgresql_pool_is_open_before_the_first_call(
+    postgres: ThrowawayPostgres
+) -> None:
+    """Once migrated, the server holds its whole pool: the first busy minute
+    does not pay a PostgreSQL login per look-up."""
+    db = Database(postgres.create_database("pool_warm"), pool_size=7)
+    try:
+        await db.migrate()
+        assert db.pool() == {"in_use": 0, "size": 7, "overflow": 0}
+        assert db.engine.pool.checkedin() == 7  # type: ignore[attr-defined]
+    finally:
+        await db.close()

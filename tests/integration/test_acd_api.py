@@ -3,6 +3,7 @@ error id, and nothing changes in Asterisk."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from cti.server import Core, web_app
+from tests.integration.conftest import QUEUE, place_call
 
 
 @pytest.fixture
@@ -121,3 +123,23 @@ async def test_the_wallboard_feed_sends_a_snapshot_then_each_change(
             m = await ws.receive_json(timeout=5)
             if m["type"] == "acd.agent" and m["agent"]["state"] == "logged_out":
                 break
+
+
+async def test_a_long_queue_shows_the_first_20_callers_on_the_wallboard_and_all_over_rest(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    """A queue of 25 callers: the wallboard feed (four times a second) lists
+    the first 20 in line and counts all 25; the REST view lists all 25."""
+    async with client.ws_connect("/api/v1/acd/ws") as ws:
+        await ws.receive_json(timeout=5)  # the snapshot
+        await asyncio.gather(*(place_call(core.actions, "排队", f"1390000{i:04d}", patience=60)
+                               for i in range(25)))
+        view: dict[str, Any] = {}
+        while view.get("waiting") != 25:
+            m = await ws.receive_json(timeout=10)
+            if m["type"] == "acd.queue" and m["queue"]["queue"] == QUEUE:
+                view = m["queue"]
+        assert len(view["callers"]) == 20
+        assert [c["position"] for c in view["callers"]] == list(range(1, 21))
+        rest = await (await client.get(f"/api/v1/queues/{QUEUE}")).json()
+        assert rest["waiting"] == 25 and len(rest["callers"]) == 25

@@ -125,9 +125,9 @@ def test_agent_time_counts_overlaps_once_per_agent_and_survives_a_restart() -> N
 async def test_only_the_changed_calls_are_serialised_again_and_the_disk_is_off_the_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The store never writes, syncs or renames on the event loop's thread,
-    and a capture redoes only the calls that changed (a busy hour has
-    thousands of calls up)."""
+    """The store never encodes, writes, syncs or renames on the event loop's
+    thread, and a capture copies only the calls that changed (a busy hour
+    has thousands of calls up)."""
     loop_thread = threading.get_ident()
     disk: list[tuple[str, bool]] = []
     for name in ("fsync", "replace"):
@@ -138,6 +138,14 @@ async def test_only_the_changed_calls_are_serialised_again_and_the_disk_is_off_t
             return _real(*args)  # type: ignore[operator]
 
         monkeypatch.setattr(os, name, spy)
+    encoded_on_loop: list[bool] = []
+    real_encode = LiveCallStore.encode
+
+    def encode(self: LiveCallStore, capture: livestore.Capture) -> bytes:
+        encoded_on_loop.append(threading.get_ident() == loop_thread)
+        return real_encode(self, capture)
+
+    monkeypatch.setattr(LiveCallStore, "encode", encode)
     dumped: list[str] = []
     real_state = livestore.call_state
     monkeypatch.setattr(livestore, "call_state",
@@ -158,5 +166,6 @@ async def test_only_the_changed_calls_are_serialised_again_and_the_disk_is_off_t
     await store.write(store.capture(tracker.calls, tracker.take_changed()))
     assert dumped == [some]  # one call changed: one serialised
     assert disk and all(not on_loop for _, on_loop in disk), disk
+    assert encoded_on_loop == [False, False]  # the JSON too is made in the worker thread
     assert {c.call_id for c in store.load()} == set(tracker.calls)
     assert next(c for c in store.load() if c.call_id == some).language == "zh"
