@@ -12,12 +12,16 @@ At a resync the tracker completes from the ledger the calls it was
 following that ended unseen (cti/calls/ledger.py). After each resync, and
 every minute, :func:`sweep` reads the ledger:
 
-- an entry whose call is already in the database is deleted;
+- an entry whose call is already in the database is finished;
 - an entry whose call the tracker knows (live, or ended and on its way to
   the database) is left for a later sweep;
 - an entry of a call the tracker never saw, which ended before the resync
   (or more than :data:`STRAY_AFTER` s ago), is made into a call record
-  (``extra.backfilled``), spooled durably like any other, then deleted.
+  (``extra.backfilled``), spooled durably like any other, then finished.
+
+Entries are kept in one bucket per minute; a bucket whose entries are all
+finished is deleted with one action (a busy hour's 90,000 calls are 60
+deletions, not 90,000).
 
 The writer's ``ON CONFLICT (linkedid) DO NOTHING`` keeps it exactly once
 even if a record of the same call is written another way.
@@ -36,7 +40,7 @@ from crm_bridge.models import CallRecord
 from crm_bridge.writer import BACKFILL_TOPIC, CallRecordWriter
 from cti.ami import AmiActions, AmiError
 from cti.bus import EventBus
-from cti.calls.ledger import FAMILY, LedgerError, call_of, parse
+from cti.calls.ledger import FAMILY, LedgerError, call_of, key_parts, parse
 from cti.calls.model import Call
 from cti.calls.tracker import CallTracker
 
@@ -46,7 +50,7 @@ STRAY_AFTER = 300.0  # s: an unknown call that ended after the resync, backfille
 
 
 async def entries(actions: AmiActions) -> dict[str, str]:
-    """Linkedid -> value of every ledger entry."""
+    """Key (``<minute>/<Linkedid>``) -> value of every ledger entry."""
     return await actions.db_tree(FAMILY)
 
 
@@ -66,20 +70,22 @@ async def sweep(actions: AmiActions, tracker: CallTracker, bus: EventBus,
                 now: float | None = None) -> dict[str, int]:
     """One pass over the ledger (see the module's text); what it did."""
     now = time.time() if now is None else now
-    ledger = await entries(actions)
+    keys = await entries(actions)
     done = {"backfilled": 0, "deleted": 0, "kept": 0, "bad": 0}
-    if not ledger:
+    if not keys:
         return done
+    calls = {key: key_parts(key)[1] for key in keys}
     try:
-        in_db = await recorded(engine, ledger)
+        in_db = await recorded(engine, calls.values())
     except Exception as exc:  # database down: nothing deleted, backfills still spooled
         log.warning("ledger_database_unreadable", error=f"{type(exc).__name__}: {exc}"[:200])
         in_db = set()
     backfill: list[Call] = []
-    gone: list[str] = []
-    for linkedid, value in ledger.items():
+    finished: set[str] = set()  # keys whose call needs the entry no more
+    for key, value in keys.items():
+        linkedid = calls[key]
         if linkedid in in_db:
-            gone.append(linkedid)
+            finished.add(key)
             continue
         if tracker.knows(linkedid):
             done["kept"] += 1
@@ -89,10 +95,11 @@ async def sweep(actions: AmiActions, tracker: CallTracker, bus: EventBus,
         except LedgerError as exc:
             log.warning("ledger_entry_unreadable", call_id=linkedid, error=str(exc))
             done["bad"] += 1
-            gone.append(linkedid)
+            finished.add(key)
             continue
         if entry.ended < resynced_at or entry.ended < now - STRAY_AFTER:
             backfill.append(call_of(entry))
+            finished.add(key)
         else:
             done["kept"] += 1
     if backfill:
@@ -103,11 +110,29 @@ async def sweep(actions: AmiActions, tracker: CallTracker, bus: EventBus,
             log.info("call_backfilled", call_id=call.call_id, caller=call.caller_number,
                      queue=call.queue, agent=call.agent)
         done["backfilled"] = len(backfill)
-        gone += [c.call_id for c in backfill]
-    for linkedid in gone:
-        try:
-            await actions.db_del(FAMILY, linkedid)
-            done["deleted"] += 1
-        except AmiError as exc:  # gone already, or AMI down: the next sweep
-            log.debug("ledger_delete_failed", call_id=linkedid, error=str(exc))
+    done["deleted"] = await _delete(actions, keys, finished)
     return done
+
+
+async def _delete(actions: AmiActions, keys: Iterable[str], finished: set[str]) -> int:
+    """A minute's bucket goes in one action once every entry read in it is
+    finished (an entry that lands in it meanwhile is of a call whose end
+    this AMI session has already read: Asterisk sends the Hangup before it
+    answers the deletion); older entries without a bucket go one by one."""
+    buckets: dict[str | None, list[str]] = {}
+    for key in keys:
+        buckets.setdefault(key_parts(key)[0], []).append(key)
+    deleted = 0
+    for bucket, members in buckets.items():
+        try:
+            if bucket is None:
+                for key in members:
+                    if key in finished:
+                        await actions.db_del(FAMILY, key)
+                        deleted += 1
+            elif all(key in finished for key in members):
+                await actions.db_del_tree(FAMILY, bucket)
+                deleted += len(members)
+        except AmiError as exc:  # gone already, or AMI down: the next sweep
+            log.debug("ledger_delete_failed", bucket=bucket, error=str(exc))
+    return deleted

@@ -27,7 +27,15 @@ from cti.calls import events as ev
 from cti.calls.agents import AgentEvents, queue_snapshot
 from cti.calls.events import Resynced
 from cti.calls.headers import event_time
-from cti.calls.ledger import CHANNEL_VARIABLES, FAMILY, Entry, LedgerError, entry_of_channel, parse
+from cti.calls.ledger import (
+    CHANNEL_VARIABLES,
+    FAMILY,
+    Entry,
+    LedgerError,
+    by_call,
+    entry_of_channel,
+    parse,
+)
 from cti.calls.tracker import CallTracker
 from cti.monitor import Lags
 
@@ -150,7 +158,7 @@ class EventPump:
         if not gone:
             return ledger
         try:
-            values = await self.actions.db_tree(FAMILY)
+            values = by_call(await self.actions.db_tree(FAMILY))
         except AmiError as exc:
             log.warning("resync_ledger_unreadable", error=str(exc))
             return ledger

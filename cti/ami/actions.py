@@ -184,6 +184,10 @@ class AmiActions:
     async def db_del(self, family: str, key: str) -> None:
         await self.conn.send("DBDel", {"Family": family, "Key": key})
 
+    async def db_del_tree(self, family: str, key: str) -> None:
+        """Every entry under ``family/key/`` (and ``family/key`` itself)."""
+        await self.conn.send("DBDelTree", {"Family": family, "Key": key})
+
     async def setvar(self, name: str, value: str, channel: str | None = None) -> None:
         headers: dict[str, str | list[str]] = {"Variable": name, "Value": value}
         if channel:

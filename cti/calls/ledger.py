@@ -4,8 +4,11 @@ writes when the call hangs up, and the same facts read from a live channel.
 The dialplan keeps, on the caller's channel, when the call started, when it
 first queued and joined its last queue, app_queue's hold time and the member
 who answered (``MEMBERNAME``, ``QEHOLDTIME``), the IVR's path and language.
-A hangup handler writes them to AstDB as ``hotline-ledger/<Linkedid>``
-(asterisk-conf/extensions.conf, ``[hotline-ledger]``: change both together).
+A hangup handler writes them to AstDB as ``hotline-ledger/<minute>/<Linkedid>``
+(asterisk-conf/extensions.conf, ``[hotline-ledger]``: change both together);
+the minute the call ended (``YYYYmmddHHMM``, Asterisk's clock) makes a bucket
+the server deletes with one action once every call in it is recorded, rather
+than one deletion per call.
 
 The server normally learns all of this from events. When it did not see a
 call's events (an AMI session dropped by Asterisk, a restart), these facts
@@ -40,6 +43,18 @@ FAILED_AGI = ("FAILURE", "TIMEOUT")  # AGISTATUS of a caller the dialplan sent o
 
 class LedgerError(ValueError):
     pass
+
+
+def key_parts(key: str) -> tuple[str | None, str]:
+    """(bucket, Linkedid) of a key under the family: ``<minute>/<Linkedid>``,
+    or a bare ``<Linkedid>`` (entries of an older dialplan: no bucket)."""
+    bucket, _, linkedid = key.rpartition("/")
+    return bucket or None, linkedid
+
+
+def by_call(values: dict[str, str]) -> dict[str, str]:
+    """Linkedid -> value of the family's entries (keys as :func:`key_parts`)."""
+    return {key_parts(key)[1]: value for key, value in values.items()}
 
 
 @dataclass(frozen=True)

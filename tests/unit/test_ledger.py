@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from crm_bridge import ledger as ledger_sweep
 from crm_bridge.writer import record_of
 from cti.ami.parser import AmiMessage, AmiParser
 from cti.bus import EventBus
-from cti.calls.ledger import LedgerError, call_of, entry_of_channel, parse
+from cti.calls.ledger import LedgerError, call_of, entry_of_channel, key_parts, parse
 from cti.calls.model import Call, CallState
 from cti.calls.tracker import CallTracker
 from tests.conftest import fixture_bytes
@@ -157,3 +158,30 @@ def test_a_channel_that_is_not_a_hotline_caller_gives_no_facts() -> None:
     agent_side = AmiMessage({"Event": "Status", "Linkedid": "1.1",
                              "Variable": ["HOTLINE_T0=(null)", "MEMBERNAME=(null)"]})
     assert entry_of_channel(agent_side, 5.0) is None
+
+
+class Deletions:
+    """Records the deletions a sweep asks of Asterisk."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    async def db_del(self, family: str, key: str) -> None:
+        self.asked.append(("DBDel", key))
+
+    async def db_del_tree(self, family: str, key: str) -> None:
+        self.asked.append(("DBDelTree", key))
+
+
+async def test_a_minute_of_finished_entries_goes_in_one_deletion() -> None:
+    keys = ["202611301830/1.1", "202611301830/1.2", "202611301830/1.3",  # all finished
+            "202611301831/2.1", "202611301831/2.2",  # 2.2's call is still up
+            "3.1", "3.2"]  # an older dialplan's entries: one by one
+    finished = {"202611301830/1.1", "202611301830/1.2", "202611301830/1.3",
+                "202611301831/2.1", "3.1"}
+    asked = Deletions()
+    deleted = await ledger_sweep._delete(asked, keys, finished)  # type: ignore[arg-type]
+    assert asked.asked == [("DBDelTree", "202611301830"), ("DBDel", "3.1")]
+    assert deleted == 4
+    assert key_parts("202611301830/1.1") == ("202611301830", "1.1")
+    assert key_parts("3.1") == (None, "3.1")
