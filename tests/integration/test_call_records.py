@@ -152,7 +152,22 @@ async def _outage_with_restart(creds: AmiCredentials, postgres: ThrowawayPostgre
     # the waiting callers ended unseen: recorded from the saved live calls
     assert all(got[c].extra["end_observed"] is False for c in waiting)
     assert all(got[c].ended_at - got[c].started_at < dt.timedelta(seconds=8) for c in quick)
-    assert '"restored_calls": 100' in (tmp_path / "serve-2.log").read_text()
+    started = [line for line in _log_lines(tmp_path / "serve-2.log")
+               if line.get("event") == "core_started"]
+    assert [line["restored_calls"] for line in started] == [100]
+
+
+def _log_lines(path: Path) -> list[dict[str, object]]:
+    """The server's JSON log lines (anything else it printed is left out)."""
+    lines = []
+    for text in path.read_text().splitlines():
+        try:
+            line = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(line, dict):
+            lines.append(line)
+    return lines
 
 
 async def _only(ami: AmiActions, expected: set[str]) -> bool:
