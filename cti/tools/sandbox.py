@@ -320,6 +320,8 @@ class Sandbox:
                 layout = self.layout()
             creds = self.credentials()
             self.install_config(layout, creds)
+            if layout.mode == "chroot":
+                self._hosts_file()
             if self.pid() is not None:
                 self.cli("core reload", layout=layout)
                 self._wait_ami(creds, deadline=time.monotonic() + 20)
@@ -327,6 +329,17 @@ class Sandbox:
                 return creds
             self._start(layout, creds)
             return creds
+
+    def _hosts_file(self) -> None:
+        """The chroot's own /etc/hosts naming this machine: without it every
+        new RTP session asks DNS for the machine's name (and then for
+        A.ROOT-SERVERS.NET) to find its own address, a blocking look-up and
+        two log lines per SIP call."""
+        name = socket.gethostname()
+        hosts = self.chroot / "etc" / "hosts"
+        text = f"# written by 'hotline asterisk up'\n127.0.0.1\tlocalhost {name}\n::1\tlocalhost\n"
+        if not hosts.exists() or hosts.read_text() != text:
+            hosts.write_text(text)
 
     def _start(self, layout: Layout, creds: AmiCredentials) -> None:
         if _port_open(creds.host, creds.port):
