@@ -18,7 +18,7 @@ DEPS_STAMP := var/.system-deps
 APT_PACKAGES := debootstrap sip-tester postgresql python3-venv ca-certificates espeak-ng sox \
                 chromium fonts-noto-cjk
 
-.PHONY: help demo demo-stop down test unit integration lint typecheck bench sandbox system-deps clean
+.PHONY: help demo demo-stop down test unit integration lint typecheck bench bench-full sandbox system-deps clean
 
 help:
 	@echo "make demo | make test | make bench | make down"
@@ -90,12 +90,28 @@ test: $(STAMP)
 	$(BIN)/hotline asterisk down || true; \
 	exit $$rc
 
+# make bench: the quick set (under 5 minutes); make bench-full: everything
+# (the call load at six rates twice in both modes, the SIP load, a 30-minute
+# soak: about 80 minutes). Results in bench/results/, see docs/benchmarks.md
+BENCH_DEPS = @$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
+
 bench: $(STAMP)
-	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
+	$(BENCH_DEPS)
+	$(BIN)/python -m bench.event_core --repeat 3
+	$(BIN)/python -m bench.call_records --repeat 2 --calls 3000
+	$(BIN)/hotline asterisk up
+	$(BIN)/python -m bench.screen_pop
+	$(BIN)/python -m bench.call_load --quick
+
+bench-full: $(STAMP)
+	$(BENCH_DEPS)
 	$(BIN)/python -m bench.event_core
 	$(BIN)/python -m bench.call_records
 	$(BIN)/hotline asterisk up
 	$(BIN)/python -m bench.screen_pop
+	$(BIN)/python -m bench.call_load
+	$(BIN)/python -m bench.sip_load
+	$(BIN)/python -m bench.soak
 
 clean: down
 	rm -rf $(VENV) var/asterisk/chroot.building

@@ -100,6 +100,29 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(fields) - idle) / TICK, sum(fields) / TICK
 
 
+def runq_wait(pid: int) -> float:
+    """Seconds the process's main thread (the server's event loop) has spent
+    runnable but waiting for a core (/proc/<pid>/schedstat)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
+class Ticker:
+    """bench/ticker.py in its own process: the machine's scheduling delay."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.ticker"], cwd=ROOT,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def stop(self) -> dict[str, Any] | None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return None
+        return dict(json.loads(out)) if out.strip() else None
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -323,6 +346,8 @@ async def run_window(mode: str, rate: float, args: argparse.Namespace, rig: Rig,
     pids["bench"] = os.getpid()
     cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
     machine0 = machine_cpu()
+    wait0 = runq_wait(server.pid) if server is not None else 0.0
+    ticker = Ticker()
     sys0 = {k: cpu_times(p)[1] for k, p in pids.items()}
     rss_max = 0.0
     sampling = True
@@ -353,6 +378,7 @@ async def run_window(mode: str, rate: float, args: argparse.Namespace, rig: Rig,
     machine1 = machine_cpu()
     busy = (machine1[0] - machine0[0]) / max(1e-9, machine1[1] - machine0[1])
     system = {k: cpu_times(p)[1] - sys0[k] for k, p in pids.items()}
+    bare = ticker.stop()
     sampling = False
     sampler.cancel()
     await asyncio.sleep(2.0)  # the last QueueCallerJoin events
@@ -385,6 +411,9 @@ async def run_window(mode: str, rate: float, args: argparse.Namespace, rig: Rig,
         # ~95 % busy every process waits for a core, the server's loop too
         "machine_busy_pct": round(100 * busy, 1),
         "bench_cpu_pct": round(100 * cpu["bench"] / wall, 1),
+        # a bare process ticking as the server's loop monitor does: how late
+        # the machine itself wakes anyone (the baseline of the loop lag)
+        "machine_lag_ms": bare,
     }
     if server is not None:
         await asyncio.sleep(3.0)  # the records of the last calls to be written
@@ -396,6 +425,10 @@ async def run_window(mode: str, rate: float, args: argparse.Namespace, rig: Rig,
         result.update({
             "server_cpu_pct": round(100 * cpu["server"] / wall, 1),
             "server_ms_per_call": round(1000 * cpu["server"] / offered, 2) if offered else None,
+            # the loop's thread runnable but without a core: lag that is the
+            # machine's, not the server's
+            "server_runq_wait_ms_per_s": round(1000 * (runq_wait(server.pid) - wait0) / wall,
+                                               1),
             "server_system_share": round(system["server"] / cpu["server"], 2)
             if cpu["server"] else None,
             "server_rss_mb": rss_max or rss_mb(server.pid),
@@ -490,6 +523,12 @@ async def clean_ledger(ami: AmiActions) -> None:
         await ami.command("database deltree hotline-ledger")
 
 
+def _save_partial(results: list[dict[str, Any]]) -> None:
+    """The windows so far, should a long run be cut short."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "call_load.partial.json").write_text(json.dumps(results, ensure_ascii=False))
+
+
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Mode by mode, rate by rate, ``--repeat`` times: Asterisk alone has no
     server connected at all; the server starts afresh for each of its blocks."""
@@ -507,6 +546,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     for rate in rates:
                         res = await run_window(mode, rate, args, r, None)
                         results.append({**res, "repeat": repeat})
+                        _save_partial(results)
                     await members_clear(r.ami)
                     continue
                 var = Path(tempfile.mkdtemp(prefix="bench-load-"))
@@ -518,6 +558,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     for rate in rates:
                         res = await run_window(mode, rate, args, r, server)
                         results.append({**res, "repeat": repeat})
+                        _save_partial(results)
                 finally:
                     await server.stop()
                     logs.append(str(var / "serve.log"))
@@ -591,6 +632,12 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
             out["server_vs_asterisk_cpu_share"] = round(max(shares), 3)
     lag = {rate: {"p99": max(v["p99"] for v in lags), "max": max(v["max"] for v in lags)}
            for rate, lags in _lags(server).items() if rate in within}
+    for rate, v in lag.items():  # the machine's own, in the same windows
+        bare = [r["machine_lag_ms"] for r in server
+                if float(r["rate"]) == rate and r.get("machine_lag_ms")]
+        if bare:
+            v["machine_p99"] = max(b["p99"] for b in bare)
+            v["machine_max"] = max(b["max"] for b in bare)
     out["loop_lag_ms"] = lag
     t = out.setdefault("targets", {})
     if alone:

@@ -41,6 +41,7 @@ from bench.call_load import (
     RESULTS,
     ROOT,
     Server,
+    Ticker,
     Window,
     cpu_seconds,
     drain,
@@ -48,6 +49,7 @@ from bench.call_load import (
     machine_cpu,
     members_clear,
     rig,
+    runq_wait,
     watch_events,
 )
 from cti.tools import queuelog
@@ -110,6 +112,8 @@ async def sip_window(rate: float, args: argparse.Namespace, r: Any, server: Serv
     pids = {"asterisk": r.asterisk_pid, "server": server.pid}
     cpu0 = {k: cpu_seconds(p) for k, p in pids.items()}
     machine0 = machine_cpu()
+    wait0 = runq_wait(server.pid)
+    ticker = Ticker()
     started = time.time()
     log(f"sip      {rate:5.0f} calls/s for {args.seconds:.0f} s ({total} calls) ...")
     proc = await asyncio.create_subprocess_exec(
@@ -124,6 +128,8 @@ async def sip_window(rate: float, args: argparse.Namespace, r: Any, server: Serv
     wall = time.time() - started
     cpu = {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
     machine1 = machine_cpu()
+    waited = runq_wait(server.pid) - wait0
+    bare = ticker.stop()
     await asyncio.sleep(2.0)
     stop.set()
     await watcher
@@ -151,15 +157,19 @@ async def sip_window(rate: float, args: argparse.Namespace, r: Any, server: Serv
         "server_ms_per_call": round(1000 * cpu["server"] / total, 2),
         "asterisk_cpu_pct": round(100 * cpu["asterisk"] / wall, 1),
         "asterisk_ms_per_call": round(1000 * cpu["asterisk"] / total, 2),
+        "server_runq_wait_ms_per_s": round(1000 * waited / wall, 1),
+        "machine_lag_ms": bare,
         "machine_busy_pct": round(100 * (machine1[0] - machine0[0])
                                   / max(1e-9, machine1[1] - machine0[1]), 1),
-        "status": {k: v for k, v in (await server.status(started)).items()
-                   if k in ("loop", "ami")},
+        "loop_lag_ms": (status := await server.status(started)).get("loop", {}).get("lag_ms"),
+        "ami_lag_ms": status.get("ami", {}).get("event_lag_ms"),
+        "ami_sessions": status.get("ami", {}).get("session"),
     }
     log(f"sip      {rate:5.0f}/s: sipp {sip}, queued {result['queued']} "
         f"(TV {result['queued_tv']}), path right {result['path_right']}, fallbacks "
         f"{window.fallbacks}, records {audit.as_dict()}, server "
-        f"{result['server_ms_per_call']} ms/call, Asterisk {result['asterisk_ms_per_call']}")
+        f"{result['server_ms_per_call']} ms/call, Asterisk {result['asterisk_ms_per_call']}, "
+        f"loop lag {result['loop_lag_ms']}, the machine's {bare}")
     return result
 
 
