@@ -70,6 +70,9 @@ QUEUE = "general-service"
 PASSWORD = "bench-load-password"
 DIRECT_LINE = "4008008010"
 TICK = 100  # clock ticks per second (/proc/<pid>/stat)
+# seconds a window waits for Asterisk to finish its calls: past its limit it
+# works through a backlog of Originates for minutes
+DRAIN_LIMIT = 600.0
 
 
 def log(text: str) -> None:
@@ -302,10 +305,20 @@ async def channels_left(ami: AmiActions) -> int:
         return -1
 
 
-async def drain(ami: AmiActions, timeout: float) -> None:
+async def drain(ami: AmiActions, timeout: float) -> int:
+    """Until Asterisk has no channel left (Originates it took late still
+    start calls after an overload: twice in a row, 2 s apart), at most
+    ``timeout`` s; returns the channels left."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and await channels_left(ami) != 0:  # noqa: ASYNC110
-        await asyncio.sleep(1.0)
+    quiet, left, said = 0, -1, time.monotonic()
+    while time.monotonic() < deadline and quiet < 2:
+        left = await channels_left(ami)
+        quiet = quiet + 1 if left == 0 else 0
+        if left and time.monotonic() - said > 30:
+            log(f"  ... Asterisk still has {left} channels")
+            said = time.monotonic()
+        await asyncio.sleep(2.0 if left == 0 else 1.0)
+    return left
 
 
 async def records_of(database_url: str, window: Window) -> dict[str, list[dict[str, Any]]]:
@@ -326,6 +339,21 @@ async def records_of(database_url: str, window: Window) -> dict[str, list[dict[s
         out.setdefault(r.linkedid, []).append(
             {"outcome": r.outcome, "agent": r.agent, "queue": r.queue, "extra": r.extra})
     return out
+
+
+async def settled_records(database_url: str, window: Window,
+                          limit: float = 60.0) -> dict[str, list[dict[str, Any]]]:
+    """The window's records once no more come (the writer may still be
+    working through a backlog after an overload)."""
+    deadline = time.monotonic() + limit
+    records = await records_of(database_url, window)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(3.0)
+        again = await records_of(database_url, window)
+        if len(again) == len(records):
+            return again
+        records = again
+    return records
 
 
 async def run_window(mode: str, rate: float, args: argparse.Namespace, rig: Rig,
@@ -370,7 +398,7 @@ async def run_window(mode: str, rate: float, args: argparse.Namespace, rig: Rig,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log(f"{mode:8} {rate:5.0f} calls/s for {args.seconds:.0f} s ...")
     await place_calls(rig.ami, window, rig.numbers, context, args.patience)
-    await drain(rig.ami, args.patience + args.talk + 60)
+    left = await drain(rig.ami, DRAIN_LIMIT)
     if spy is not None:
         await asyncio.to_thread(spy.wait)
     wall = time.time() - window.started
@@ -404,7 +432,7 @@ async def run_window(mode: str, rate: float, args: argparse.Namespace, rig: Rig,
         "completed": completed, "completed_share": round(completed / offered, 4) if offered
         else 0.0, "fallbacks": window.fallbacks,
         "join_s": {"p50": pct(delays, .5), "p95": pct(delays, .95), "max": pct(delays, 1.0)},
-        "wall_s": round(wall, 1),
+        "wall_s": round(wall, 1), "channels_left": left,
         "asterisk_cpu_pct": round(100 * cpu["asterisk"] / wall, 1),
         "asterisk_ms_per_call": round(1000 * cpu["asterisk"] / offered, 2) if offered else None,
         # the whole machine (every core) and the load generator itself: past
@@ -416,8 +444,7 @@ async def run_window(mode: str, rate: float, args: argparse.Namespace, rig: Rig,
         "machine_lag_ms": bare,
     }
     if server is not None:
-        await asyncio.sleep(3.0)  # the records of the last calls to be written
-        records = await records_of(rig.database_url, window)
+        records = await settled_records(rig.database_url, window)
         result["records"] = queuelog.audit(
             ((f"{window.base}.{2 * n}", f"{window.base}.{2 * n + 1}") for n in window.sent),
             truth, records).as_dict()

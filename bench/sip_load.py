@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.call_load import (
+    DRAIN_LIMIT,
     RESULTS,
     ROOT,
     Server,
@@ -124,7 +125,7 @@ async def sip_window(rate: float, args: argparse.Namespace, r: Any, server: Serv
         "-fd", "1", "-trace_err", "-error_file", str(work / f"sipp-{rate:g}-errors.log"),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, cwd=work)
     _, err = await proc.communicate()
-    await drain(r.ami, 60)
+    await drain(r.ami, DRAIN_LIMIT)
     wall = time.time() - started
     cpu = {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
     machine1 = machine_cpu()

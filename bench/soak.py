@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.call_load import (
+    DRAIN_LIMIT,
     RESULTS,
     Server,
     Window,
@@ -35,9 +36,9 @@ from bench.call_load import (
     members_clear,
     open_fds,
     place_calls,
-    records_of,
     rig,
     rss_mb,
+    settled_records,
     watch_events,
 )
 from cti.tools import queuelog
@@ -94,7 +95,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             sampler = asyncio.create_task(sample())
             log(f"soak: {args.rate:g} calls/s for {args.minutes:g} min ...")
             await place_calls(r.ami, window, r.numbers, "hotline", args.patience)
-            await drain(r.ami, args.patience + args.talk + 60)
+            await drain(r.ami, DRAIN_LIMIT)
             await asyncio.sleep(15.0)  # past the last records and one more sample
             sampler.cancel()
             await asyncio.gather(sampler, return_exceptions=True)
@@ -102,7 +103,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             await watcher
             final = await server.status(time.time() - 10)
             truth, _ = queuelog.read(r.queue_log, mark)
-            records = await records_of(r.database_url, window)
+            records = await settled_records(r.database_url, window)
             audit = queuelog.audit(
                 ((f"{window.base}.{2 * n}", f"{window.base}.{2 * n + 1}") for n in window.sent),
                 truth, records)

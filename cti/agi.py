@@ -24,6 +24,12 @@ from panoramisk.fast_agi import Request
 
 log = structlog.get_logger("cti.agi")
 
+# connections the kernel holds for us while the loop is busy: Asterisk gives
+# up on a FastAGI connect after 2 s (MAX_AGI_CONNECT) and the caller goes to
+# the fallback queue; a burst of callers must not find the queue full (the
+# default is 100)
+ACCEPT_BACKLOG = 1024
+
 AgiHandler = Callable[[Request], Awaitable[None]]
 HEADER_DEADLINE = 5.0
 MAX_HEADER_BYTES = 64 * 1024
@@ -45,7 +51,8 @@ class AgiServer:
         self.routes[path] = handler
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self._server = await asyncio.start_server(self._handle, self.host, self.port,
+                                                  backlog=ACCEPT_BACKLOG)
         sock = self._server.sockets[0].getsockname()
         self.port = sock[1]
         log.info("agi_listening", host=self.host, port=self.port)

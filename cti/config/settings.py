@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     agi_host: str = "127.0.0.1"
     agi_port: int = Field(4573, ge=0, le=65535)
 
+    # the event loop's thread: "realtime" (SCHED_FIFO, the lowest real-time
+    # priority) so that it runs as soon as it wakes on a machine Asterisk keeps
+    # busy; "normal" leaves it to the kernel's share (cti/config/scheduling.py)
+    loop_scheduling: Literal["realtime", "normal"] = "realtime"
+
     # logging
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -39,10 +39,20 @@ def _fail(code: int, message: str) -> int:
 
 # ---------------------------------------------------------------------- serve
 async def _serve(settings: Settings) -> None:
+    import structlog
     from aiohttp import web
 
+    from cti.config import scheduling
     from cti.server import build_app
 
+    # first, from the loop's thread, before any other thread is started
+    policy, why = scheduling.apply(settings.loop_scheduling)
+    log = structlog.get_logger("cti.server")
+    if why:
+        log.warning("loop_scheduling", policy=policy, wanted=settings.loop_scheduling,
+                    reason=why)
+    else:
+        log.info("loop_scheduling", policy=policy)
     app = build_app(settings)  # ConfigError if there is no AMI secret
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()  # starts the core: may raise AmiAuthError

@@ -66,6 +66,7 @@ class Audit:
     missing: int = 0
     doubled: int = 0
     wrong: int = 0
+    unfinished: int = 0  # still in the queue when audited: nothing to judge yet
     examples: list[str] = field(default_factory=list)
 
     @property
@@ -74,7 +75,8 @@ class Audit:
 
     def as_dict(self) -> dict[str, Any]:
         return {"checked": self.checked, "missing": self.missing, "doubled": self.doubled,
-                "wrong": self.wrong, "examples": self.examples}
+                "wrong": self.wrong, "unfinished": self.unfinished,
+                "examples": self.examples}
 
 
 def audit(pairs: Iterable[tuple[str, str]], truth: Mapping[str, QueueCall],
@@ -82,7 +84,8 @@ def audit(pairs: Iterable[tuple[str, str]], truth: Mapping[str, QueueCall],
     """``pairs``: (Linkedid of the call, callid of its channel in the queue).
     ``records``: the call records by Linkedid (``outcome``, ``agent``,
     ``queue``). A call that never queued (hung up in the menus) is checked
-    for doubles only."""
+    for doubles only; one still in the queue (no ending in queue_log yet) is
+    counted as unfinished, not judged."""
     out = Audit()
 
     def example(text: str) -> None:
@@ -96,6 +99,9 @@ def audit(pairs: Iterable[tuple[str, str]], truth: Mapping[str, QueueCall],
             example(f"{linkedid}: {len(rows)} records")
         t = truth.get(callid)
         if t is None or t.joined is None:
+            continue
+        if t.ended is None:
+            out.unfinished += 1
             continue
         out.checked += 1
         if not rows:

@@ -20,6 +20,7 @@ from aiohttp import web
 from cti.agi import AgiServer
 from cti.ami import AmiConnection
 from cti.calls.tracker import CallTracker
+from cti.config import scheduling
 from cti.errors import FieldError
 from cti.monitor import LoopMonitor
 from cti.pump import EventPump
@@ -73,7 +74,8 @@ class Health:
                     "buffer_limit": self.conn.max_buffered,
                     "read_pauses": self.conn.read_pauses},
             "bus": self.pump.bus.queue_stats(),
-            "loop": {"lag_ms": self.loop.lags.stats(since)},
+            "loop": {"lag_ms": self.loop.lags.stats(since),
+                     "scheduling": scheduling.current()},
             "calls": {"live": len(self.tracker.calls), "ended": self.tracker.ended_count},
             "agi": {"requests": self.agi.requests, "failures": self.agi.failures},
             "time": time.time(),

@@ -67,6 +67,8 @@ def test_serve_with_postgres_is_healthy_and_stops_cleanly(
         assert body["components"]["loop"]["lag_ms"]["p99"] < 1000
         status, st = get_json(f"http://127.0.0.1:{port}/api/v1/status?since=0")
         assert status == 200 and st["loop"]["lag_ms"]["n"] > 0
+        # the tests run as root: the loop's thread got its real-time policy
+        assert st["loop"]["scheduling"] == "realtime"
         assert st["ami"]["event_lag_ms"]["n"] > 0  # FullyBooted at least
         # nothing waits to be handled; the record writer's queue and others exist
         assert st["ami"]["buffered"] == 0 and st["ami"]["read_pauses"] == 0
