@@ -91,14 +91,14 @@ test: $(STAMP)
 	exit $$rc
 
 # make bench: the quick set (under 5 minutes); make bench-full: everything
-# (the call load at six rates twice in both modes, the SIP load, a 30-minute
-# soak: about 80 minutes). Results in bench/results/, see docs/benchmarks.md
+# (the call load at four rates twice in both modes, the SIP load, a 30-minute
+# soak: about 90 minutes). Results in bench/results/, see docs/benchmarks.md
 BENCH_DEPS = @$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
 
 bench: $(STAMP)
 	$(BENCH_DEPS)
 	$(BIN)/python -m bench.event_core --repeat 3
-	$(BIN)/python -m bench.call_records --repeat 2 --calls 3000
+	$(BIN)/python -m bench.call_records --repeat 2 --calls 2000
 	$(BIN)/hotline asterisk up
 	$(BIN)/python -m bench.screen_pop
 	$(BIN)/python -m bench.call_load --quick

@@ -1,6 +1,6 @@
 """Call load: the whole server against Asterisk alone, rate by rate, same run.
 
-    python -m bench.call_load [--quick] [--rates 10,25,50,100,150] [--seconds 40]
+    python -m bench.call_load [--quick] [--rates 10,25,35,50] [--seconds 40]
                               [--repeat 2] [--modes server,asterisk] [--talk 5]
 
 Callers are Originated into the sandbox at a steady rate for ``--seconds``:
