@@ -128,7 +128,10 @@ async def run_burst(core: Core, ami: AmiActions, sandbox: Sandbox,
         await wait_async(all_recorded, 60, "a record of every queued call")
     await asyncio.sleep(1.0)  # and no second record comes
     found = await records(core, base)
-    return queuelog.audit(pairs, truth, found), found
+    audit = queuelog.audit(pairs, truth, found)
+    # every call has ended: each queued one is judged, none left unfinished
+    assert audit.unfinished == 0 and audit.checked == len(queued), audit.as_dict()
+    return audit, found
 
 
 async def test_a_burst_of_300_calls_in_10_s_leaves_every_record_right(
