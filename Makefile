@@ -92,7 +92,7 @@ test: $(STAMP)
 
 # make bench: the quick set (under 5 minutes); make bench-full: everything
 # (the call load at four rates twice in both modes, the SIP load, a 30-minute
-# soak: about 90 minutes). Results in bench/results/, see docs/benchmarks.md
+# soak: about 70 minutes). Results in bench/results/, see docs/benchmarks.md
 BENCH_DEPS = @$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
 
 bench: $(STAMP)

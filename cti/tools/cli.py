@@ -45,14 +45,9 @@ async def _serve(settings: Settings) -> None:
     from cti.config import scheduling
     from cti.server import build_app
 
-    # first, from the loop's thread, before any other thread is started
+    # first, from the loop's thread, before any other thread is started (said
+    # once the server runs: a start that fails prints its one line only)
     policy, why = scheduling.apply(settings.loop_scheduling)
-    log = structlog.get_logger("cti.server")
-    if why:
-        log.warning("loop_scheduling", policy=policy, wanted=settings.loop_scheduling,
-                    reason=why)
-    else:
-        log.info("loop_scheduling", policy=policy)
     app = build_app(settings)  # ConfigError if there is no AMI secret
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()  # starts the core: may raise AmiAuthError
@@ -65,6 +60,12 @@ async def _serve(settings: Settings) -> None:
         await site.start()
         host = settings.http_host if settings.http_host not in ("0.0.0.0", "::") else "127.0.0.1"
         port = runner.addresses[0][1] if runner.addresses else settings.http_port
+        log = structlog.get_logger("cti.server")
+        if why:
+            log.warning("loop_scheduling", policy=policy, wanted=settings.loop_scheduling,
+                        reason=why)
+        else:
+            log.info("loop_scheduling", policy=policy)
         print(f"hotline: serving on http://{host}:{port}/  (health: http://{host}:{port}/healthz)",
               file=sys.stderr, flush=True)
         # what start-up built (modules, settings, menus ...) lives as long as
