@@ -247,7 +247,9 @@ async def test_blind_transfers_to_a_queue_and_to_an_outside_number(
         # the queue's wrap-up, then Sun is offered calls again
         await wait_until(lambda: core.board.agent("8806").state.value == "available", 20,
                          "8806 back to available after the wrap-up")
-        assert sun_feed.of("agent")[-1]["agent"]["state"] == "available"
+        # and the console says so (its push follows the board by a moment)
+        await wait_until(lambda: sun_feed.of("agent")[-1]["agent"]["state"] == "available",
+                         5, "8806's console showing available")
 
         # to an outside number (a simulated customer's phone answers)
         await place_call(core.actions, "路人丙", "13900008807", patience=60)
