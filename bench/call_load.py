@@ -490,6 +490,23 @@ class Rig:
     windows: int = 0
 
 
+@contextlib.asynccontextmanager
+async def serving(r: Rig, var: Path,
+                  skills: dict[str, int] | None = None) -> AsyncIterator[Server]:
+    """The whole server, its agents signed in, the dialplan's FastAGI pointed
+    at it; afterwards stopped and the dialplan pointed back."""
+    server = Server(Sandbox().credentials(), r.database_url, var)
+    before = (await r.ami.getvar("HOTLINE_AGI")) or "agi://127.0.0.1:4573"
+    try:
+        await server.start()
+        await r.ami.setvar("HOTLINE_AGI", f"agi://127.0.0.1:{server.agi_port}")
+        await server.sign_in_agents(skills)
+        yield server
+    finally:
+        await server.stop()
+        await r.ami.setvar("HOTLINE_AGI", before)
+
+
 async def agents_in_queue(ami: AmiActions, present: bool) -> None:
     """Asterisk alone: the same 60 agents as members of the queue."""
     for code in AGENTS:
@@ -577,17 +594,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     await members_clear(r.ami)
                     continue
                 var = Path(tempfile.mkdtemp(prefix="bench-load-"))
-                server = Server(Sandbox().credentials(), r.database_url, var)
                 try:
-                    await server.start()
-                    await r.ami.setvar("HOTLINE_AGI", f"agi://127.0.0.1:{server.agi_port}")
-                    await server.sign_in_agents()
-                    for rate in rates:
-                        res = await run_window(mode, rate, args, r, server)
-                        results.append({**res, "repeat": repeat})
-                        _save_partial(results)
+                    async with serving(r, var) as server:
+                        for rate in rates:
+                            res = await run_window(mode, rate, args, r, server)
+                            results.append({**res, "repeat": repeat})
+                            _save_partial(results)
                 finally:
-                    await server.stop()
                     logs.append(str(var / "serve.log"))
     return {"results": results, "server_logs": logs}
 

@@ -51,10 +51,10 @@ from bench.call_load import (
     members_clear,
     rig,
     runq_wait,
+    serving,
     watch_events,
 )
 from cti.tools import queuelog
-from cti.tools.sandbox import Sandbox
 from tests.support.dtmf_pcap import write_dtmf_pcap
 from tests.support.postgres import free_port
 
@@ -181,16 +181,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     results = []
     async with rig(args) as (r, _pg):
         await members_clear(r.ami)
-        server = Server(Sandbox().credentials(), r.database_url, work)
-        try:
-            await server.start()
-            await r.ami.setvar("HOTLINE_AGI", f"agi://127.0.0.1:{server.agi_port}")
-            await server.sign_in_agents({"mandarin": 5, "tv": 5})
+        async with serving(r, work, {"mandarin": 5, "tv": 5}) as server:
             for rate in (float(x) for x in args.rates.split(",")):
                 results.append(await sip_window(rate, args, r, server, work))
-        finally:
-            await server.stop()
-            await r.ami.setvar("HOTLINE_AGI", "agi://127.0.0.1:4573")
     return {"results": results, "server_log": str(work / "serve.log")}
 
 

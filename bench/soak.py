@@ -28,7 +28,6 @@ from typing import Any
 from bench.call_load import (
     DRAIN_LIMIT,
     RESULTS,
-    Server,
     Window,
     cpu_seconds,
     drain,
@@ -38,11 +37,11 @@ from bench.call_load import (
     place_calls,
     rig,
     rss_mb,
+    serving,
     settled_records,
     watch_events,
 )
 from cti.tools import queuelog
-from cti.tools.sandbox import Sandbox
 
 
 def slope_per_hour(points: list[tuple[float, float]]) -> float | None:
@@ -63,11 +62,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     async with rig(args) as (r, _pg):
         await members_clear(r.ami)
         var = Path(tempfile.mkdtemp(prefix="bench-soak-"))
-        server = Server(Sandbox().credentials(), r.database_url, var)
-        try:
-            await server.start()
-            await r.ami.setvar("HOTLINE_AGI", f"agi://127.0.0.1:{server.agi_port}")
-            await server.sign_in_agents()
+        async with serving(r, var) as server:
             window = Window("soak", args.rate, args.minutes * 60,
                             base=8_000_000_000 + r.run_id * 1000)
             mark = r.queue_log.stat().st_size
@@ -107,9 +102,6 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             audit = queuelog.audit(
                 ((f"{window.base}.{2 * n}", f"{window.base}.{2 * n + 1}") for n in window.sent),
                 truth, records)
-        finally:
-            await server.stop()
-            await r.ami.setvar("HOTLINE_AGI", "agi://127.0.0.1:4573")
     warm = args.minutes * 6  # seconds: a tenth of the run
     steady = [s for s in samples if s["t"] >= warm]
     offered = len(window.sent)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from crm_bridge.services import CrmService
@@ -35,15 +36,21 @@ class CallCards:
         return task is not None and not (task.done() and (
             task.cancelled() or task.exception() is not None))
 
-    def card(self, call_id: str, number: str) -> asyncio.Task[dict[str, Any]]:
-        """The card of the call's caller (awaitable; shield it before a timeout)."""
-        task = self._cards.get(call_id)
+    def _shared(self, kept: dict[str, asyncio.Task[dict[str, Any]]], call_id: str,
+                read: Callable[[], Coroutine[Any, Any, dict[str, Any]]],
+                ) -> asyncio.Task[dict[str, Any]]:
+        """The call's read under way or done, else a new one (kept by call)."""
+        task = kept.get(call_id)
         if task is None or not self._usable(task):
-            task = asyncio.create_task(self.crm.customer_card(number))
+            task = asyncio.create_task(read())
             self.reads += 1
             if call_id:
-                self._cards[call_id] = task
+                kept[call_id] = task
         return task
+
+    def card(self, call_id: str, number: str) -> asyncio.Task[dict[str, Any]]:
+        """The card of the call's caller (awaitable; shield it before a timeout)."""
+        return self._shared(self._cards, call_id, lambda: self.crm.customer_card(number))
 
     def glance(self, call_id: str, number: str) -> asyncio.Task[dict[str, Any]]:
         """The caller at a glance (the card's ``known`` and ``customer`` id,
@@ -51,13 +58,7 @@ class CallCards:
         card = self._cards.get(call_id)
         if card is not None and self._usable(card):
             return card
-        task = self._glances.get(call_id)
-        if task is None or not self._usable(task):
-            task = asyncio.create_task(self.crm.caller(number))
-            self.reads += 1
-            if call_id:
-                self._glances[call_id] = task
-        return task
+        return self._shared(self._glances, call_id, lambda: self.crm.caller(number))
 
     def on_call_ended(self, topic: str, call: Call) -> None:
         for kept in (self._cards, self._glances):
