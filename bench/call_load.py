@@ -54,6 +54,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.consoles import signed_in_console
 from crm_bridge.db import make_engine
 from crm_bridge.migrate import upgrade_async
 from crm_bridge.seed import mobile_customers, seed_demo
@@ -194,16 +195,8 @@ class Server:
         finally:
             await engine.dispose()
         for code in AGENTS:
-            s = aiohttp.ClientSession(base_url=self.base, cookie_jar=aiohttp.CookieJar(unsafe=True))
-            self.sessions.append(s)
-            async with s.post("/api/v1/console/sign-in",
-                              json={"code": code, "password": PASSWORD}) as r:
-                assert r.status == 200, await r.text()
-            async with s.post("/api/v1/console/acd/login",
-                              json={"device": f"Local/{code}@sim-agent-phone/n"}) as r:
-                assert r.status == 200, await r.text()
-            self.readers.append(asyncio.create_task(self._read(await s.ws_connect(
-                "/api/v1/console/ws"), pops=True)))
+            ws = await signed_in_console(self.base, code, PASSWORD, self.sessions)
+            self.readers.append(asyncio.create_task(self._read(ws, pops=True)))
         self.readers.append(asyncio.create_task(self._read(await http.ws_connect(
             "/api/v1/acd/ws"), pops=False)))
 

@@ -40,6 +40,7 @@ from aiohttp import web
 
 from acd.schemas import AgentIn
 from acd.services import create_agent
+from bench.consoles import signed_in_console
 from bench.plotting import pyplot
 from crm_bridge.schemas import CustomerIn, PhoneIn
 from cti.config.logs import configure_logging
@@ -105,15 +106,7 @@ async def measure(calls: int, agents: int) -> dict[str, Any]:
         readers: list[asyncio.Task[None]] = []
         try:
             for code in codes:
-                s = aiohttp.ClientSession(base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True))
-                sessions.append(s)
-                async with s.post("/api/v1/console/sign-in",
-                                  json={"code": code, "password": PASSWORD}) as r:
-                    assert r.status == 200, await r.text()
-                async with s.post("/api/v1/console/acd/login",
-                                  json={"device": f"Local/{code}@sim-agent-phone/n"}) as r:
-                    assert r.status == 200, await r.text()
-                ws = await s.ws_connect("/api/v1/console/ws")
+                ws = await signed_in_console(base, code, PASSWORD, sessions)
 
                 async def read(ws: aiohttp.ClientWebSocketResponse = ws) -> None:
                     async for msg in ws:
