@@ -22,7 +22,7 @@ from acd.services import AcdService, create_agent, update_agent
 from cti.bus import EventBus
 from cti.web.parsing import body, query
 from cti.web.responses import ok
-from cti.web.sessions import for_signed_in, identity
+from cti.web.routes import ADMIN, DESK, SIGNED_IN, SUPERVISOR, Routes, desk_agent
 from cti.web.streams import stream_ws
 
 ACD: web.AppKey[AcdService] = web.AppKey("acd")
@@ -108,35 +108,44 @@ async def acd_ws(request: web.Request) -> web.WebSocketResponse:
 
 # ---------------------------------------------------------------------- the agent's own
 async def my_login(request: web.Request) -> web.Response:
-    who = await identity(request)
     data = await body(request, LoginIn)
-    return ok(await request.app[ACD].login(who.code, data.device))
+    return ok(await request.app[ACD].login(desk_agent(request), data.device))
 
 
 async def my_pause(request: web.Request) -> web.Response:
-    who = await identity(request)
     data = await body(request, PauseIn)
-    return ok(await request.app[ACD].pause(who.code, data.reason))
+    return ok(await request.app[ACD].pause(desk_agent(request), data.reason))
+
+
+async def my_logout(request: web.Request) -> web.Response:
+    return ok(await request.app[ACD].logout(desk_agent(request)))
+
+
+async def my_unpause(request: web.Request) -> web.Response:
+    return ok(await request.app[ACD].unpause(desk_agent(request)))
 
 
 def add_routes(app: web.Application, bus: EventBus, acd: AcdService, kpi: KpiService) -> None:
     app[BUS], app[ACD], app[KPI] = bus, acd, kpi
-    r = app.router
-    r.add_get("/api/v1/agents", list_agents)
-    r.add_post("/api/v1/agents", post_agent)
-    r.add_get("/api/v1/agents/{code}", get_agent)
-    r.add_patch("/api/v1/agents/{code}", patch_agent)
-    r.add_post("/api/v1/agents/{code}/login", login)
-    r.add_post("/api/v1/agents/{code}/logout", logout)
-    r.add_post("/api/v1/agents/{code}/pause", pause)
-    r.add_post("/api/v1/agents/{code}/unpause", unpause)
-    r.add_get("/api/v1/queues", list_queues)
-    r.add_get("/api/v1/queues/{name}", get_queue)
-    r.add_get("/api/v1/acd/ws", acd_ws)
-    r.add_get("/api/v1/stats/queues", stats_queues)
-    r.add_get("/api/v1/stats/agents", stats_agents)
-    r.add_get("/api/v1/stats/intervals", stats_intervals)
-    r.add_post("/api/v1/console/acd/login", my_login)
-    r.add_post("/api/v1/console/acd/pause", my_pause)
-    r.add_post("/api/v1/console/acd/logout", for_signed_in(ACD, lambda acd: acd.logout))
-    r.add_post("/api/v1/console/acd/unpause", for_signed_in(ACD, lambda acd: acd.unpause))
+    r = Routes(app)
+    r.get("/api/v1/agents", list_agents, SUPERVISOR)
+    r.post("/api/v1/agents", post_agent, ADMIN, audit="agent.create")
+    r.get("/api/v1/agents/{code}", get_agent, SUPERVISOR)
+    r.patch("/api/v1/agents/{code}", patch_agent, ADMIN, audit="agent.update")
+    # a supervisor acting for an agent: each written to the audit log
+    r.post("/api/v1/agents/{code}/login", login, SUPERVISOR, audit="agent.login")
+    r.post("/api/v1/agents/{code}/logout", logout, SUPERVISOR, audit="agent.logout")
+    r.post("/api/v1/agents/{code}/pause", pause, SUPERVISOR, audit="agent.pause")
+    r.post("/api/v1/agents/{code}/unpause", unpause, SUPERVISOR, audit="agent.unpause")
+    # the queues' names and callers: agents see them to pick a transfer target
+    r.get("/api/v1/queues", list_queues, SIGNED_IN)
+    r.get("/api/v1/queues/{name}", get_queue, SIGNED_IN)
+    r.get("/api/v1/acd/ws", acd_ws, SUPERVISOR)
+    r.get("/api/v1/stats/queues", stats_queues, SUPERVISOR)
+    r.get("/api/v1/stats/agents", stats_agents, SUPERVISOR)
+    r.get("/api/v1/stats/intervals", stats_intervals, SUPERVISOR)
+    # the signed-in agent's own ACD session
+    r.post("/api/v1/console/acd/login", my_login, DESK)
+    r.post("/api/v1/console/acd/pause", my_pause, DESK)
+    r.post("/api/v1/console/acd/logout", my_logout, DESK)
+    r.post("/api/v1/console/acd/unpause", my_unpause, DESK)

@@ -27,3 +27,11 @@ class TicketError(FieldError, CrmError):
 class TransitionError(ConflictError):
     error_id = "invalid-transition"
 
+
+
+class UserNotFound(NotFoundError):
+    error_id = "user-not-found"
+
+
+class UserExists(ConflictError):
+    error_id = "user-exists"

@@ -9,11 +9,15 @@ JSON body names each wrong field; nothing is written. The services' errors
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from crm_bridge.accounts import Accounts
 from crm_bridge.schemas import (
+    AuditQuery,
     CallQuery,
     CustomerIn,
     CustomerPatch,
@@ -23,15 +27,23 @@ from crm_bridge.schemas import (
     TicketIn,
     TicketPatch,
     TicketQuery,
+    UserIn,
+    UserPatch,
 )
 from crm_bridge.services import CrmService
 from crm_bridge.tickets import TicketService
 from cti.errors import FieldError
+from cti.roles import Role
+from cti.web.access import Forbidden
 from cti.web.parsing import body, path_id, query
 from cti.web.responses import ok
+from cti.web.routes import ADMIN, SIGNED_IN, SUPERVISOR, Routes, user
+from cti.web.sessions import SESSIONS
 
 CRM: web.AppKey[CrmService] = web.AppKey("crm")
 TICKETS: web.AppKey[TicketService] = web.AppKey("tickets")
+ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts")
+ZONE: web.AppKey[ZoneInfo] = web.AppKey("crm_zone")
 
 CSV_COLUMNS = ["linkedid", "started_at", "answered_at", "ended_at", "caller_number",
                "caller_name", "dialled", "queue", "agent", "wait_seconds", "outcome",
@@ -78,6 +90,12 @@ async def list_outlets(request: web.Request) -> web.Response:
 
 async def list_calls(request: web.Request) -> web.StreamResponse:
     q = query(request, CallQuery)
+    who = user(request)
+    if who.role == Role.AGENT:  # an agent sees the calls they took, nobody else's
+        if q.agent is not None and q.agent != who.agent:
+            raise Forbidden("an agent sees only their own calls",
+                            details={"fields": [{"field": "agent", "message": "not you"}]})
+        q = q.model_copy(update={"agent": who.agent or "-"})
     calls, total = await request.app[CRM].list_calls(q)
     if q.format == "csv":
         buf = io.StringIO()
@@ -128,20 +146,72 @@ async def close_ticket(request: web.Request) -> web.Response:
     return ok(await request.app[TICKETS].close(ticket_id, data))
 
 
-def add_routes(app: web.Application, crm: CrmService, tickets: TicketService) -> None:
-    app[CRM] = crm
-    app[TICKETS] = tickets
-    r = app.router
-    r.add_get("/api/v1/customers", search_customers)
-    r.add_post("/api/v1/customers", create_customer)
-    r.add_get("/api/v1/customers/{customer_id}", get_customer)
-    r.add_patch("/api/v1/customers/{customer_id}", update_customer)
-    r.add_get("/api/v1/screen-pop", screen_pop)
-    r.add_get("/api/v1/tickets", search_tickets)
-    r.add_post("/api/v1/tickets", create_ticket)
-    r.add_get("/api/v1/tickets/{ticket_id}", get_ticket)
-    r.add_patch("/api/v1/tickets/{ticket_id}", update_ticket)
-    r.add_post("/api/v1/tickets/{ticket_id}/assign", assign_ticket)
-    r.add_post("/api/v1/tickets/{ticket_id}/close", close_ticket)
-    r.add_get("/api/v1/calls", list_calls)
-    r.add_get("/api/v1/outlets", list_outlets)
+# ---------------------------------------------------------------------- users (admin)
+async def list_users(request: web.Request) -> web.Response:
+    users = await request.app[ACCOUNTS].users()
+    return ok({"users": users, "count": len(users)})
+
+
+async def add_user(request: web.Request) -> web.Response:
+    data = await body(request, UserIn)
+    created = await request.app[ACCOUNTS].add_user(data.login, data.name, data.role, data.agent)
+    if data.password is not None:
+        await request.app[SESSIONS].set_password(data.login, data.password)
+        created["has_password"] = True
+    return ok(created, status=201, headers={"Location": f"/api/v1/users/{data.login}"})
+
+
+async def update_user(request: web.Request) -> web.Response:
+    login = request.match_info["login"]
+    patch = await body(request, UserPatch)
+    if login == user(request).login and (patch.role not in (None, Role.ADMIN)
+                                         or patch.active is False):
+        raise FieldError("role", "an admin cannot demote or deactivate themselves")
+    updated = await request.app[ACCOUNTS].update_user(login, role=patch.role, name=patch.name,
+                                                      active=patch.active)
+    if patch.password is not None:
+        await request.app[SESSIONS].set_password(login, patch.password)
+        updated["has_password"] = True
+    return ok(updated)
+
+
+async def audit_log(request: web.Request) -> web.Response:
+    """What supervisors and admins did, newest first, for days in the site's zone."""
+    q = query(request, AuditQuery)
+    if q.date_to < q.date_from:
+        raise FieldError("to", "before 'from'")
+    if (q.date_to - q.date_from).days > 366:
+        raise FieldError("to", "at most a year after 'from'")
+    zone = request.app[ZONE]
+    since = dt.datetime.combine(q.date_from, dt.time(), zone)
+    until = dt.datetime.combine(q.date_to + dt.timedelta(days=1), dt.time(), zone)
+    entries = await request.app[ACCOUNTS].audit_log(since, until, actor=q.actor,
+                                                    target=q.target, limit=q.limit)
+    for e in entries:
+        e["at"] = e["at"].astimezone(zone)
+    return ok({"entries": entries, "count": len(entries)})
+
+
+def add_routes(app: web.Application, crm: CrmService, tickets: TicketService,
+               accounts: Accounts, zone: str) -> None:
+    app[CRM], app[TICKETS], app[ACCOUNTS], app[ZONE] = crm, tickets, accounts, ZoneInfo(zone)
+    r = Routes(app)
+    # the archive: agents look customers up and open work orders during calls
+    r.get("/api/v1/customers", search_customers, SIGNED_IN)
+    r.post("/api/v1/customers", create_customer, SIGNED_IN)
+    r.get("/api/v1/customers/{customer_id}", get_customer, SIGNED_IN)
+    r.patch("/api/v1/customers/{customer_id}", update_customer, SIGNED_IN)
+    # any number's card: an agent gets their caller's card in the console's pop
+    r.get("/api/v1/screen-pop", screen_pop, SUPERVISOR)
+    r.get("/api/v1/tickets", search_tickets, SIGNED_IN)
+    r.post("/api/v1/tickets", create_ticket, SIGNED_IN)
+    r.get("/api/v1/tickets/{ticket_id}", get_ticket, SIGNED_IN)
+    r.patch("/api/v1/tickets/{ticket_id}", update_ticket, SIGNED_IN)
+    r.post("/api/v1/tickets/{ticket_id}/assign", assign_ticket, SIGNED_IN)
+    r.post("/api/v1/tickets/{ticket_id}/close", close_ticket, SIGNED_IN)
+    r.get("/api/v1/calls", list_calls, SIGNED_IN)  # an agent: their own calls only
+    r.get("/api/v1/outlets", list_outlets, SIGNED_IN)
+    r.get("/api/v1/users", list_users, ADMIN)
+    r.post("/api/v1/users", add_user, ADMIN, audit="user.add")
+    r.patch("/api/v1/users/{login}", update_user, ADMIN, audit="user.update")
+    r.get("/api/v1/audit", audit_log, ADMIN)

@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from cti.roles import Role
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -231,8 +233,6 @@ class Agent(Base):
     logged_in_at: Mapped[dt.datetime | None] = mapped_column()
     paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     pause_reason: Mapped[str | None] = mapped_column(String(30))
-    # argon2id hash for the console's sign-in (None: cannot sign in yet)
-    password_hash: Mapped[str | None] = mapped_column(String(200))
 
     skills: Mapped[list[AgentSkill]] = relationship(
         back_populates="agent", cascade="all, delete-orphan", order_by="AgentSkill.skill")
@@ -256,18 +256,57 @@ class AgentSkill(Base):
     )
 
 
-class AgentSession(Base):
-    """A signed-in console. The browser holds the token in a cookie; only its
-    SHA-256 is stored, so a copy of the database signs nobody in."""
+class User(Base):
+    """Someone who signs in. An agent's user is tied to the agent (its login
+    is the agent number); a supervisor or admin may be tied to one too (a
+    team leader who also takes calls)."""
 
-    __tablename__ = "agent_sessions"
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(50))
+    role: Mapped[str] = mapped_column(String(12))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # argon2id hash (None: cannot sign in yet)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        _check_in("role", Role),
+    )
+
+
+class UserSession(Base):
+    """A signed-in browser. It holds the token in a cookie; only its SHA-256
+    is stored, so a copy of the database signs nobody in."""
+
+    __tablename__ = "user_sessions"
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column()
 
-    __table_args__ = (Index("ix_agent_sessions_agent_id", "agent_id"),)
+    __table_args__ = (Index("ix_user_sessions_user_id", "user_id"),)
+
+
+class AuditEntry(Base):
+    """One thing a supervisor or admin did to someone else: forced a pause or
+    a logout, listened to a call, managed a user. Written, never edited."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(40))  # the user's login
+    action: Mapped[str] = mapped_column(String(40))  # e.g. agent.pause, spy.start
+    target: Mapped[str] = mapped_column(String(80))  # whom or what: an agent, a call
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
 
 
 class CallWrapUp(Base):

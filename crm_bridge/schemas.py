@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crm_bridge.models import CallOutcome, Disposition, TicketKind, TicketStatus
 from crm_bridge.phones import normalize
+from cti.roles import Role
 
 
 class _Strict(BaseModel):
@@ -143,3 +144,32 @@ class WrapUpIn(BaseModel):
     ticket_id: int | None = Field(None, ge=1)  # a ticket the call was about
     new_ticket: TicketIn | None = None
     ticket_update: TicketChange | None = None
+
+
+# ---------------------------------------------------------------------- users
+LOGIN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
+
+
+class UserIn(_Strict):
+    login: str = Field(pattern=LOGIN)
+    name: str = Field(min_length=1, max_length=50)
+    role: Role
+    agent: str | None = Field(None, max_length=20)  # the agent number they take calls as
+    password: str | None = Field(None, min_length=8, max_length=200)
+
+
+class UserPatch(_Strict):
+    name: str | None = Field(None, min_length=1, max_length=50)
+    role: Role | None = None
+    active: bool | None = None
+    password: str | None = Field(None, min_length=8, max_length=200)
+
+
+class AuditQuery(_Strict):
+    date_from: dt.date = Field(alias="from")
+    date_to: dt.date = Field(alias="to")
+    actor: str | None = Field(None, max_length=40)
+    target: str | None = Field(None, max_length=80)
+    limit: int = Field(500, ge=1, le=5000)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)

@@ -80,7 +80,8 @@ from ivr.services import hotline_entry
 
 log = structlog.get_logger("cti.server")
 
-STATIC: dict[str, Path] = {"console": cti.console.http.STATIC}  # served at /static/<name>/
+STATIC: dict[str, Path] = {  # served at /static/<name>/
+    "web": cti.web.sessions.STATIC, "console": cti.console.http.STATIC}
 LEDGER_SWEEP_EVERY = 60.0  # s, between the sweeps after each resync
 
 
@@ -108,6 +109,7 @@ class Core:
     kpi: KpiService
     ivr_report: IvrReport
     sessions: SessionService
+    accounts: Accounts
     notifier: ConsoleNotifier
     pops: ScreenPops
     controls: CallControls
@@ -199,7 +201,8 @@ def build_core(settings: Settings) -> Core:
     notifier = ConsoleNotifier(bus, webhook)
     pops = ScreenPops(tracker, cards, notifier, acd_service)
     controls = CallControls(actions, tracker, acd_service, set(acd_config.queues), pops)
-    sessions = SessionService(Accounts(engine), on_sign_out=[acd_service.leave_queues])
+    accounts = Accounts(engine)
+    sessions = SessionService(accounts, on_sign_out=[acd_service.leave_queues])
     return Core(settings=settings, bus=bus, tracker=tracker, agent_events=agent_events,
                 conn=conn, actions=actions, pump=pump, agi=agi, loop_monitor=LoopMonitor(),
                 database=database,
@@ -207,7 +210,8 @@ def build_core(settings: Settings) -> Core:
                 crm=crm, cards=cards, tickets=tickets, acd_config=acd_config, board=board,
                 acd=acd_service,
                 intervals=intervals, kpi=kpi, ivr_report=IvrReport(reports, zone=zone),
-                sessions=sessions, notifier=notifier, pops=pops, controls=controls,
+                sessions=sessions, accounts=accounts, notifier=notifier, pops=pops,
+                controls=controls,
                 wrap_up=WrapUp(pops, WrapUps(engine, tickets)), poster=poster,
                 webhook=webhook)
 
@@ -399,7 +403,7 @@ async def running(core: Core) -> AsyncIterator[Core]:
 # ---------------------------------------------------------------------- the web
 def web_app(core: Core) -> App:
     """Every route of the server, on ``core`` (which the caller runs)."""
-    app = new_app(STATIC)
+    app = new_app(STATIC, core.settings.trusted_origins, audit=core.accounts)
 
     async def database() -> dict[str, Any]:
         return await core.database.health(call_records={
@@ -409,7 +413,8 @@ def web_app(core: Core) -> App:
                                           core.loop_monitor, {"database": database}))
     cti.web.live.add_routes(app, core.bus, core.tracker)
     cti.web.sessions.add_routes(app, core.sessions)
-    crm_bridge.http.add_routes(app, core.crm, core.tickets)
+    crm_bridge.http.add_routes(app, core.crm, core.tickets, core.accounts,
+                               core.settings.site_timezone)
     acd.http.add_routes(app, core.bus, core.acd, core.kpi)
     ivr.http.add_routes(app, core.ivr_report)
     cti.console.http.add_routes(app, core.bus, core.pops, core.wrap_up, core.controls, core.acd)

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from cti.web.parsing import query
 from cti.web.responses import ok
+from cti.web.routes import SUPERVISOR, Routes
 from ivr.report import IvrReport
 from ivr.schemas import DayQuery
 
@@ -19,4 +20,4 @@ async def stats_ivr(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, report: IvrReport) -> None:
     app[REPORT] = report
-    app.router.add_get("/api/v1/stats/ivr", stats_ivr)
+    Routes(app).get("/api/v1/stats/ivr", stats_ivr, SUPERVISOR)

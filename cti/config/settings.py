@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # HTTP (REST API, websockets, pages)
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
+    # origins besides the server's own address that may send signed-in browser
+    # requests (a reverse proxy's public name: "https://hotline.example.com")
+    trusted_origins: list[str] = Field(default_factory=list)
 
     # FastAGI server the dialplan's AGI() reaches
     agi_host: str = "127.0.0.1"

@@ -25,6 +25,7 @@ from cti.errors import FieldError
 from cti.monitor import LoopMonitor
 from cti.pump import EventPump
 from cti.web.responses import json_dumps
+from cti.web.routes import PUBLIC, SUPERVISOR, Routes
 
 Check = Callable[[], Awaitable[dict[str, Any]]]
 LOOP_LAG_DOWN_MS = 1000.0  # p99 over the last minute: calls would wait on the server
@@ -104,5 +105,6 @@ async def status(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application, health: Health) -> None:
     app[HEALTH] = health
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/api/v1/status", status)
+    r = Routes(app)
+    r.get("/healthz", healthz, PUBLIC)  # for monitors and load balancers: no data in it
+    r.get("/api/v1/status", status, SUPERVISOR)

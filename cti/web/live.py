@@ -14,6 +14,7 @@ from cti.calls.events import CallStateChange
 from cti.calls.tracker import CallTracker
 from cti.web.errors import NotFound
 from cti.web.responses import ok
+from cti.web.routes import SUPERVISOR, Routes
 from cti.web.streams import stream_ws
 
 STATIC = Path(__file__).with_name("static")
@@ -49,14 +50,10 @@ async def events_ws(request: web.Request) -> web.WebSocketResponse:
     return await stream_ws(request, request.app[BUS], CALL_TOPICS, snapshot, render)
 
 
-async def index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC / "live.html")
-
-
 def add_routes(app: web.Application, bus: EventBus, tracker: CallTracker) -> None:
     app[BUS], app[TRACKER] = bus, tracker
-    r = app.router
-    r.add_get("/", index)
-    r.add_get("/api/v1/live/calls", live_calls)
-    r.add_get("/api/v1/live/calls/{call_id}", live_call)
-    r.add_get("/api/v1/live/ws", events_ws)
+    r = Routes(app)
+    r.page("/", STATIC / "live.html", SUPERVISOR)
+    r.get("/api/v1/live/calls", live_calls, SUPERVISOR)
+    r.get("/api/v1/live/calls/{call_id}", live_call, SUPERVISOR)
+    r.get("/api/v1/live/ws", events_ws, SUPERVISOR)

@@ -1,4 +1,5 @@
-// The agent console: sign-in, ACD state, the screen pop and the wrap-up.
+// The agent console: ACD state, the screen pop and the wrap-up (sign-in is
+// the shared page /sign-in).
 // Plain browser JavaScript, no build step and nothing from a CDN.
 "use strict";
 
@@ -58,39 +59,24 @@ function fmtTime(iso) {
     minute: "2-digit" });
 }
 
-// ---------------------------------------------------------------- sign-in
+// ---------------------------------------------------------------- start
+function toSignIn() { location.replace("/sign-in?next=/console"); }
+
 async function start() {
   try {
     const data = await api("GET", "/api/v1/console/me");
     me = { code: data.agent.agent, name: data.agent.name };
     enterConsole(data.agent, data.offer);
   } catch (err) {
-    if (err.status !== 401) showError(err);
-    $("#signin").hidden = false;
+    if (err.status === 401) { toSignIn(); return; }
+    showError(err);
   }
 }
 
-$("#signin-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const f = ev.target;
-  text($("#signin-error"), "");
-  try {
-    const data = await api("POST", "/api/v1/console/sign-in",
-      { code: f.code.value, password: f.password.value });
-    f.password.value = "";
-    me = data.agent;
-    const state = await api("GET", "/api/v1/console/me");
-    $("#signin").hidden = true;
-    enterConsole(state.agent, state.offer);
-  } catch (err) {
-    text($("#signin-error"), err.message);
-  }
-});
-
 $("#sign-out").addEventListener("click", async () => {
-  await api("POST", "/api/v1/console/sign-out").catch(() => {});
+  await api("POST", "/api/v1/sign-out").catch(() => {});
   if (socket) socket.close();
-  location.reload();
+  toSignIn();
 });
 
 function enterConsole(view, current) {
@@ -152,7 +138,7 @@ async function reconnect() {
     await api("GET", "/api/v1/console/me");
     connect();
   } catch (err) {
-    if (err.status === 401) { location.reload(); return; }  // the session ended: sign in
+    if (err.status === 401) { toSignIn(); return; }  // the session ended: sign in
     setTimeout(reconnect, 3000);  // the server is away: keep trying
   }
 }
