@@ -134,8 +134,9 @@ class Accounts:
             try:
                 await s.flush()
             except IntegrityError:
-                raise UserExists(f"a user {login} already exists, or agent {agent} has a user",
-                                 details={"login": login, "agent": agent}) from None
+                taken = f"a user {login} already exists" + (
+                    f", or agent {agent} already has a user" if agent else "")
+                raise UserExists(taken, details={"login": login, "agent": agent}) from None
             return user_json(user, agent)
 
     async def update_user(self, login: str, *, role: Role | None = None,

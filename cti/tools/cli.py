@@ -17,9 +17,9 @@ import gc
 import json
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cti.config import paths
 
@@ -195,44 +195,131 @@ def cmd_db(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
-# ---------------------------------------------------------------------- agents
-def cmd_agent(args: argparse.Namespace) -> int:
-    """Set an agent's console password: read from HOTLINE_AGENT_PASSWORD, else
-    asked for (twice) on a terminal, else one line of stdin. Never an argument
-    (it would sit in the shell history and the process list)."""
+# ---------------------------------------------------------------------- users
+def _read_password(what: str) -> str | None:
+    """From HOTLINE_PASSWORD (or the older HOTLINE_AGENT_PASSWORD), else asked
+    for twice on a terminal, else one line of stdin. Never an argument (it
+    would sit in the shell history and the process list). None: the two
+    typed differ."""
     import getpass
     import os
 
+    password = os.environ.get("HOTLINE_PASSWORD", os.environ.get("HOTLINE_AGENT_PASSWORD"))
+    if password is None and sys.stdin.isatty():
+        password = getpass.getpass(f"new password for {what}: ")
+        if getpass.getpass("again: ") != password:
+            return None
+    elif password is None:
+        password = sys.stdin.readline().rstrip("\n")
+    return password
+
+
+def _with_accounts(config: Path | None, job: Callable[[Any], Awaitable[str]],
+                   what: str) -> int:
+    """Run ``job(accounts)`` on the service database (migrated first); print
+    what it says, or the refusal on one line of stderr."""
     from crm_bridge import db
     from crm_bridge.accounts import Accounts
     from crm_bridge.migrate import upgrade
     from cti.config.settings import load_settings
     from cti.errors import DomainError
-    from cti.web.sessions import SessionService
 
-    password = os.environ.get("HOTLINE_AGENT_PASSWORD")
-    if password is None and sys.stdin.isatty():
-        password = getpass.getpass(f"new password for agent {args.code}: ")
-        if getpass.getpass("again: ") != password:
-            return _fail(EXIT_CONFIG, "agent password: the two passwords differ")
-    elif password is None:
-        password = sys.stdin.readline().rstrip("\n")
-    settings = load_settings(args.config)
+    settings = load_settings(config)
     url = settings.effective_database_url
     upgrade(url)
 
     async def go() -> int:
         engine = db.make_engine(url)
         try:
-            await SessionService(Accounts(engine)).set_password(args.code, password)
+            print(await job(Accounts(engine)))
         except DomainError as exc:
-            return _fail(EXIT_CONFIG, f"agent password: {exc}")
+            return _fail(EXIT_CONFIG, f"{what}: {exc}")
         finally:
             await engine.dispose()
-        print(f"agent {args.code}: password set; their open consoles are signed out")
         return 0
 
     return asyncio.run(go())
+
+
+def _set_password(login: str, what: str, config: Path | None,
+                  password: str | None = None) -> int:
+    from cti.web.sessions import SessionService
+
+    password = password if password is not None else _read_password(f"{what} {login}")
+    if password is None:
+        return _fail(EXIT_CONFIG, f"{what} password: the two passwords differ")
+
+    async def job(accounts: Any) -> str:
+        await SessionService(accounts).set_password(login, password)
+        return f"{what} {login}: password set; their open sessions are signed out"
+
+    return _with_accounts(config, job, f"{what} password")
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    """Set an agent's console password (makes the agent's user if needed)."""
+    return _set_password(args.code, "agent", args.config)
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    """``user add LOGIN --name N --role R [--agent CODE]`` (then asks for the
+    password), ``user password LOGIN``, ``user role LOGIN ROLE``,
+    ``user deactivate LOGIN``, ``user list``."""
+    from cti.roles import Role
+
+    if args.action in ("add", "password", "role", "deactivate") and not args.login:
+        return _fail(EXIT_CONFIG, f"user {args.action}: give the login")
+    if args.action == "add":
+        if not args.role or not args.name:
+            return _fail(EXIT_CONFIG, "user add: give --name and --role")
+        from cti.web.sessions import MIN_PASSWORD
+
+        password = None
+        if not args.no_password:  # asked first: a refused password adds nobody
+            password = _read_password(f"user {args.login}")
+            if password is None:
+                return _fail(EXIT_CONFIG, "user add: the two passwords differ")
+            if len(password) < MIN_PASSWORD:
+                return _fail(EXIT_CONFIG, f"user add: password: at least {MIN_PASSWORD} "
+                             "characters")
+
+        async def add(accounts: Any) -> str:
+            user = await accounts.add_user(args.login, args.name, Role(args.role), args.agent)
+            agent = f", takes calls as agent {user['agent']}" if user["agent"] else ""
+            return f"user {args.login} added: {args.role}{agent}"
+
+        code = _with_accounts(args.config, add, "user add")
+        if code != 0 or password is None:
+            return code
+        return _set_password(args.login, "user", args.config, password)
+    if args.action == "password":
+        return _set_password(args.login, "user", args.config)
+    if args.action == "role":
+        if args.value not in [r.value for r in Role]:
+            return _fail(EXIT_CONFIG, f"user role: {args.value!r} is not one of "
+                         f"{', '.join(r.value for r in Role)}")
+
+        async def role(accounts: Any) -> str:
+            await accounts.update_user(args.login, role=Role(args.value))
+            return f"user {args.login}: now {args.value}; their open sessions are signed out"
+
+        return _with_accounts(args.config, role, "user role")
+    if args.action == "deactivate":
+        async def deactivate(accounts: Any) -> str:
+            await accounts.update_user(args.login, active=False)
+            return f"user {args.login}: deactivated; their open sessions are signed out"
+
+        return _with_accounts(args.config, deactivate, "user deactivate")
+
+    async def listing(accounts: Any) -> str:
+        rows = await accounts.users()
+        return "\n".join(f"{u['login']:<16} {u['role']:<11} {u['name']}"
+                         f"{'  agent ' + u['agent'] if u['agent'] else ''}"
+                         f"{'' if u['active'] else '  (inactive)'}"
+                         f"{'' if u['has_password'] else '  (no password)'}"
+                         for u in rows) or "no users"
+
+    return _with_accounts(args.config, listing, "user list")
 
 
 # ---------------------------------------------------------------------- acd
@@ -348,6 +435,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--if-empty", action="store_true", help="seed: do nothing if not empty")
     b.add_argument("--config", type=Path)
     b.set_defaults(func=cmd_db)
+
+    u = sub.add_parser("user", help="users who sign in: agents, supervisors, admins")
+    u.add_argument("action", choices=["add", "password", "role", "deactivate", "list"])
+    u.add_argument("login", nargs="?", help="the user's login (an agent's is the agent number)")
+    u.add_argument("value", nargs="?", help="role: agent, supervisor or admin")
+    u.add_argument("--name", help="add: the name shown on the pages")
+    u.add_argument("--role", choices=["agent", "supervisor", "admin"], help="add: the role")
+    u.add_argument("--agent", help="add: the agent number this user takes calls as")
+    u.add_argument("--no-password", action="store_true", help="add: set the password later")
+    u.add_argument("--config", type=Path)
+    u.set_defaults(func=cmd_user)
 
     g = sub.add_parser("agent", help="agents' console accounts")
     g.add_argument("action", choices=["password"])

@@ -45,7 +45,7 @@ ADMIN = Rule(Role.ADMIN)
 
 RULES: web.AppKey[dict[tuple[str, str], Rule]] = web.AppKey("access_rules")
 AUDITED: web.AppKey[dict[tuple[str, str], str]] = web.AppKey("audited_routes")
-USER = "hotline.user"
+USER: web.RequestKey[Identity] = web.RequestKey("user", Identity)
 
 
 def _key(resource: str, method: str) -> tuple[str, str]:
@@ -120,8 +120,7 @@ def declared(app: web.Application) -> Iterable[tuple[str, str, Rule | None]]:
 
 def user(request: web.Request) -> Identity:
     """The signed-in user (set by the middleware for every non-public route)."""
-    who: Identity = request[USER]
-    return who
+    return request[USER]
 
 
 def desk_agent(request: web.Request) -> str:

@@ -19,17 +19,24 @@ from crm_bridge.http import add_routes
 from crm_bridge.models import Appliance, CallRecord, Customer, CustomerPhone, Ticket
 from crm_bridge.services import CrmService
 from crm_bridge.tickets import TicketService
+from crm_bridge.accounts import Accounts
+from cti.web import sessions as web_sessions
 from cti.web.app import new_app
+from cti.web.sessions import SessionService
+from tests.support.users import FAST, bearer
 
 TODAY = dt.date(2026, 11, 24)
 
 
 @pytest.fixture
 async def client(engine: AsyncEngine) -> AsyncIterator[TestClient[Any, Any]]:
+    accounts = Accounts(engine)
+    sessions = SessionService(accounts, hasher=FAST)
     app = new_app({})
+    web_sessions.add_routes(app, sessions)
     add_routes(app, CrmService(engine, local_area_code="0571", today=lambda: TODAY),
-                   TicketService(engine))
-    async with TestClient(TestServer(app)) as c:
+                   TicketService(engine), accounts, "Asia/Shanghai")
+    async with await bearer(TestServer(app), sessions, accounts) as c:
         yield c
 
 

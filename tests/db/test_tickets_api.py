@@ -31,7 +31,11 @@ from crm_bridge.models import (
 )
 from crm_bridge.services import CrmService
 from crm_bridge.tickets import TicketService
+from crm_bridge.accounts import Accounts
+from cti.web import sessions as web_sessions
 from cti.web.app import new_app
+from cti.web.sessions import SessionService
+from tests.support.users import FAST, bearer
 
 NOW = dt.datetime(2026, 11, 24, 2, 0, tzinfo=dt.UTC)  # 10:00 in Hangzhou
 TOMORROW_9 = "2026-11-25T09:00:00"  # site time (Asia/Shanghai), no offset given
@@ -61,10 +65,14 @@ async def client(engine: AsyncEngine) -> AsyncIterator[TestClient[Any, Any]]:
              "contact_name": "赵师傅", "contact_phone": "057188880002", "active": True},
             {"id": 3, "name": "已撤销网点", "region": "浙江 杭州", "address": "",
              "contact_name": "", "contact_phone": "", "active": False}])
+    accounts = Accounts(engine)
+    sessions = SessionService(accounts, hasher=FAST)
     app = new_app({})
+    web_sessions.add_routes(app, sessions)
     add_routes(app, CrmService(engine, today=lambda: NOW.date()),
-                   TicketService(engine, zone="Asia/Shanghai", now=lambda: NOW))
-    async with TestClient(TestServer(app)) as c:
+                   TicketService(engine, zone="Asia/Shanghai", now=lambda: NOW), accounts,
+                   "Asia/Shanghai")
+    async with await bearer(TestServer(app), sessions, accounts) as c:
         yield c
 
 
