@@ -140,13 +140,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from cti.ami import AmiAuthError, AmiError
     from cti.config.logs import configure_logging
     from cti.config.settings import load_settings
-    from cti.tools.simulator import run_simulator
+    from cti.tools.demo import passwords_file
+    from cti.tools.simulator import read_passwords, run_simulator
 
     settings = load_settings(args.config)
     configure_logging(settings.log_level, settings.log_format)
+    path = args.passwords or passwords_file(settings)
+    try:
+        passwords = read_passwords(path)
+    except OSError as exc:
+        return _fail(EXIT_CONFIG, f"simulator: the agents' passwords ({path}): {exc.strerror}; "
+                     "`hotline demo start` makes them")
     try:
         asyncio.run(run_simulator(settings, agents=args.agents, rate=args.calls_per_minute,
-                                  duration=args.duration, talk=args.talk))
+                                  duration=args.duration, talk=args.talk, passwords=passwords))
     except AmiAuthError as exc:
         return _fail(EXIT_AMI_AUTH, str(exc))
     except AmiError as exc:
@@ -427,6 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--calls-per-minute", type=float, default=6.0)
     m.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until stopped")
     m.add_argument("--talk", type=float, default=20.0, help="seconds each simulated agent talks")
+    m.add_argument("--passwords", type=Path,
+                   help="'login password' lines for the agents (default: the demo's)")
     m.set_defaults(func=cmd_simulate)
     b = sub.add_parser("db", help="the service database")
     b.add_argument("action", choices=["upgrade", "seed"])

@@ -64,9 +64,17 @@ def _health(url: str) -> tuple[int, dict[str, object]] | None:
         return None
 
 
-def console_passwords(settings: Settings, d: Path) -> Path:
-    """The demo agents' console passwords: generated once into a file only
-    root can read (outside git), set in the database each start."""
+DEMO_USERS = (("supervisor", "王主管", "supervisor"), ("admin", "系统管理员", "admin"))
+
+
+def passwords_file(settings: Settings) -> Path:
+    return _demo_dir(settings) / "passwords.txt"
+
+
+def demo_passwords(settings: Settings) -> Path:
+    """The demo users' passwords (agents 8001..., a supervisor, an admin):
+    generated once into a file only root can read (outside git), set in the
+    database each start."""
     import asyncio
     import secrets
 
@@ -74,28 +82,34 @@ def console_passwords(settings: Settings, d: Path) -> Path:
     from crm_bridge.accounts import Accounts
     from crm_bridge.seed import AGENTS
     from cti.errors import DomainError
+    from cti.roles import Role
     from cti.web.sessions import SessionService
 
-    path = d / "console-passwords.txt"
+    path = passwords_file(settings)
     known: dict[str, str] = {}
     if path.exists():
         for line in path.read_text().splitlines():
-            code, _, password = line.partition(" ")
-            if code and password:
-                known[code] = password
-    for code, _ in AGENTS:
-        known.setdefault(code, secrets.token_urlsafe(9))
+            login, _, password = line.partition(" ")
+            if login and password:
+                known[login] = password
+    logins = [code for code, _ in AGENTS] + [login for login, _, _ in DEMO_USERS]
+    for login in logins:
+        known.setdefault(login, secrets.token_urlsafe(9))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.writelines(f"{code} {pw}\n" for code, pw in sorted(known.items()))
+        fh.writelines(f"{login} {known[login]}\n" for login in logins)
 
     async def apply() -> None:
         engine = db.make_engine(settings.effective_database_url)
         try:
-            auth = SessionService(Accounts(engine))
-            for code, _ in AGENTS:
+            accounts = Accounts(engine)
+            auth = SessionService(accounts)
+            for login, name, role in DEMO_USERS:
+                if await accounts.account(login) is None:
+                    await accounts.add_user(login, name, Role(role))
+            for login in logins:
                 with contextlib.suppress(DomainError):  # not seeded: no account to set
-                    await auth.set_password(code, known[code])
+                    await auth.set_password(login, known[login])
         finally:
             await engine.dispose()
 
@@ -123,16 +137,19 @@ def start(settings: Settings, calls_per_minute: float = 10.0) -> int:
               f"{d / 'serve.log'}:\n  " + "\n  ".join(tail), file=sys.stderr)
         stop(settings)
         return 1
-    passwords = console_passwords(settings, d)
+    passwords = demo_passwords(settings)
     if _alive(d / "simulator.pid") is None:
         _spawn("simulator", ["simulate", "--agents", "6", "--calls-per-minute",
                              f"{calls_per_minute:g}", "--talk", "25"], d)
     print(f"""
   Hotline demo is running (Asterisk sandbox, CTI server, call simulator).
 
+    Sign in         {base}/sign-in   (passwords in {passwords})
+    Agent console   {base}/console   (as 8001 ... 8006: the simulated phones answer,
+                    the cards pop)
+    Supervisor      {base}/supervisor, {base}/wallboard, {base}/reports
+                    (as supervisor or admin)
     Live calls      {base}/
-    Agent console   {base}/console   (sign in as 8001 ... 8006: the simulated phones
-                    answer, the cards pop; passwords in {passwords})
     Health          {base}/healthz
     REST API        {base}/api/v1/live/calls
                     {base}/api/v1/queues   {base}/api/v1/agents

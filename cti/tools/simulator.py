@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from pathlib import Path
 
 import aiohttp
 import structlog
@@ -53,26 +54,62 @@ def agent_interface(ext: int) -> str:
 
 
 class ServerApi:
-    """The few REST calls the simulated agents make."""
+    """What the simulated agents do at their consoles: each signs in with its
+    own password (the demo's passwords file) and logs in, pauses, unpauses
+    and logs out through the console's own ACD endpoints."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, passwords: dict[str, str]) -> None:
         host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "") else settings.http_host
-        self.base = f"http://{host}:{settings.http_port}/api/v1"
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        self.root = f"http://{host}:{settings.http_port}"
+        self.passwords = passwords
+        self.sessions: dict[str, aiohttp.ClientSession] = {}
 
-    async def post(self, path: str, body: dict[str, str] | None = None) -> int:
+    def _session(self, code: str) -> aiohttp.ClientSession:
+        s = self.sessions.get(code)
+        if s is None:  # a browser of its own: its cookie, this server's Origin
+            s = self.sessions[code] = aiohttp.ClientSession(
+                self.root, cookie_jar=aiohttp.CookieJar(unsafe=True),
+                headers={"Origin": self.root}, timeout=aiohttp.ClientTimeout(total=10))
+        return s
+
+    async def _post(self, code: str, path: str, body: dict[str, str] | None) -> int:
         try:
-            async with self.session.post(self.base + path, json=body or {}) as resp:
-                if resp.status >= 400:
-                    log.warning("simulator_api_refused", path=path, status=resp.status,
-                                body=(await resp.text())[:200])
+            async with self._session(code).post(path, json=body or {}) as resp:
+                if resp.status >= 400 and resp.status != 401:
+                    log.warning("simulator_api_refused", agent=code, path=path,
+                                status=resp.status, body=(await resp.text())[:200])
                 return resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("simulator_api_unreachable", path=path, error=str(exc))
             return 0
 
+    async def acd(self, code: str, verb: str, body: dict[str, str] | None = None) -> int:
+        """``verb``: login, pause, unpause, logout, as agent ``code``; signs in
+        first when the session has not begun or has ended."""
+        path = f"/api/v1/console/acd/{verb}"
+        status = await self._post(code, path, body)
+        if status == 401:
+            signed = await self._post(code, "/api/v1/sign-in", {
+                "login": code, "password": self.passwords.get(code, "")})
+            if signed != 200:
+                log.warning("simulator_sign_in_refused", agent=code, status=signed)
+                return signed
+            status = await self._post(code, path, body)
+        return status
+
     async def close(self) -> None:
-        await self.session.close()
+        for s in self.sessions.values():
+            await s.close()
+
+
+def read_passwords(path: Path) -> dict[str, str]:
+    """``login password`` per line (the demo's passwords file)."""
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        login, _, password = line.partition(" ")
+        if login and password:
+            out[login] = password
+    return out
 
 
 async def known_callers(settings: Settings, limit: int = 60) -> list[tuple[str, str]]:
@@ -93,14 +130,15 @@ async def known_callers(settings: Settings, limit: int = 60) -> list[tuple[str, 
 
 
 async def run_simulator(settings: Settings, *, agents: int, rate: float, duration: float,
-                        talk: float, seed: int | None = None) -> None:
+                        talk: float, passwords: dict[str, str],
+                        seed: int | None = None) -> None:
     conn = AmiConnection(settings.ami_host, settings.ami_port, settings.ami_username,
                          ami_secret(settings))
     await conn.start()
     if not conn.connected:
         raise AmiError(f"cannot reach Asterisk at {settings.ami_host}:{settings.ami_port}")
     actions = AmiActions(conn)
-    api = ServerApi(settings)
+    api = ServerApi(settings, passwords)
     rng = random.Random(seed)
     numbers = sorted(load_config(settings.acd_config).numbers)
     ivr_numbers = set(load_menus(settings.ivr_menus).numbers)
@@ -109,8 +147,8 @@ async def run_simulator(settings: Settings, *, agents: int, rate: float, duratio
     await actions.setvar("SIM_AGENT_TALK", str(int(talk)))
     for ext in exts:  # until the server answers (it may still be starting)
         for _ in range(30):
-            if await api.post(f"/agents/{ext}/login", {"device": agent_interface(ext)}) in (
-                    200, 404, 409, 422):
+            if await api.acd(str(ext), "login", {"device": agent_interface(ext)}) in (
+                    200, 401, 403, 404, 409, 422, 429):
                 break
             await asyncio.sleep(1)
     log.info("simulator_started", agents=agents, calls_per_minute=rate,
@@ -137,9 +175,9 @@ async def run_simulator(settings: Settings, *, agents: int, rate: float, duratio
         while True:
             await asyncio.sleep(rng.uniform(40, 90))
             ext = rng.choice(exts)
-            if await api.post(f"/agents/{ext}/pause", {"reason": rng.choice(BREAKS)}) == 200:
+            if await api.acd(str(ext), "pause", {"reason": rng.choice(BREAKS)}) == 200:
                 await asyncio.sleep(rng.uniform(15, 40))
-                await api.post(f"/agents/{ext}/unpause")
+                await api.acd(str(ext), "unpause")
 
     deadline = time.monotonic() + duration if duration > 0 else float("inf")
     pauser = asyncio.create_task(breaks())
@@ -154,6 +192,6 @@ async def run_simulator(settings: Settings, *, agents: int, rate: float, duratio
         for task in calls:
             task.cancel()
         for ext in exts:
-            await api.post(f"/agents/{ext}/logout")
+            await api.acd(str(ext), "logout")
         await api.close()
         await conn.close()

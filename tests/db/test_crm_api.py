@@ -15,11 +15,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_bridge.accounts import Accounts
 from crm_bridge.http import add_routes
 from crm_bridge.models import Appliance, CallRecord, Customer, CustomerPhone, Ticket
 from crm_bridge.services import CrmService
 from crm_bridge.tickets import TicketService
-from crm_bridge.accounts import Accounts
 from cti.web import sessions as web_sessions
 from cti.web.app import new_app
 from cti.web.sessions import SessionService

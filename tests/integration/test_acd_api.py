@@ -12,11 +12,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from cti.server import Core, web_app
 from tests.integration.conftest import QUEUE, place_call
+from tests.support.users import bearer
 
 
 @pytest.fixture
 async def client(core: Core) -> AsyncIterator[TestClient[Any, Any]]:
-    async with TestClient(TestServer(web_app(core))) as c:
+    async with await bearer(TestServer(web_app(core)), core.sessions, core.accounts) as c:
         resp = await c.post("/api/v1/agents", json={
             "code": "8201", "name": "赵敏", "skills": {"tv": 3, "mandarin": 5}})
         assert resp.status == 201, await resp.text()

@@ -26,6 +26,7 @@ from crm_bridge.webhook import verify
 from cti.config.credentials import AmiCredentials
 from cti.server import Core, web_app
 from tests.integration.conftest import place_call, running_core, sim_phones, wait_until
+from tests.support.users import browser
 
 PASSWORD = "hotline-test-pw"
 SECRET = "webhook-secret-for-tests-0123456789"
@@ -56,13 +57,8 @@ class Feed:
 
 
 async def agent_client(server: TestServer, code: str) -> TestClient[Any, Any]:
-    """A browser of its own (cookies) on the one server."""
-    client: TestClient[Any, Any] = TestClient(server)
-    await client.start_server()
-    resp = await client.post("/api/v1/console/sign-in", json={"code": code, "password": PASSWORD})
-    assert resp.status == 200, await resp.text()
-    assert "HttpOnly" in resp.headers["Set-Cookie"]
-    return client
+    """A browser of its own (cookies, this server's Origin) on the one server."""
+    return await browser(server, code, PASSWORD)
 
 
 @contextlib.asynccontextmanager
@@ -230,11 +226,10 @@ async def test_sign_in_mistakes_get_clear_errors_and_the_console_needs_a_session
     core: Core
 ) -> None:
     await make_agents(core, AgentIn(code="8604", name="王磊", skills={"mandarin": 3}))
-    client: TestClient[Any, Any] = TestClient(TestServer(web_app(core)))
-    await client.start_server()
+    client = await browser(TestServer(web_app(core)))
     try:
         async def sign_in(body: Any, **kw: Any) -> tuple[int, dict[str, Any]]:
-            resp = await client.post("/api/v1/console/sign-in", json=body, **kw)
+            resp = await client.post("/api/v1/sign-in", json=body, **kw)
             return resp.status, await resp.json()
 
         status, body = await sign_in({"code": "8604", "password": "wrong-password"})
@@ -243,7 +238,7 @@ async def test_sign_in_mistakes_get_clear_errors_and_the_console_needs_a_session
         assert (status, other["error"]["message"]) == (401, body["error"]["message"])
         status, body = await sign_in({"code": "8604"})
         assert status == 422 and body["error"]["details"]["fields"][0]["field"] == "password"
-        resp = await client.post("/api/v1/console/sign-in", data="code=8604",
+        resp = await client.post("/api/v1/sign-in", data="code=8604",
                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert resp.status == 415
         for path in ("/api/v1/console/me", "/api/v1/console/ws"):
@@ -254,10 +249,11 @@ async def test_sign_in_mistakes_get_clear_errors_and_the_console_needs_a_session
         assert core.board.agent("8604").state.value == "logged_out"
 
         status, body = await sign_in({"code": "8604", "password": PASSWORD})
-        assert status == 200 and body["agent"]["name"] == "王磊"
+        assert status == 200 and body["user"]["name"] == "王磊"
+        assert body["user"]["home"] == "/console" and body["user"]["agent"] == "8604"
         resp = await client.get("/api/v1/console/me")
         assert resp.status == 200 and (await resp.json())["agent"]["agent"] == "8604"
-        resp = await client.post("/api/v1/console/sign-out")
+        resp = await client.post("/api/v1/sign-out")
         assert resp.status == 200
         assert (await client.get("/api/v1/console/me")).status == 401
 

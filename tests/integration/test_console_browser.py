@@ -58,8 +58,9 @@ async def site(core: Core) -> AsyncIterator[str]:
 
 async def on_duty(page: Page, site: str, code: str) -> None:
     """Signed in on the page, logged into the queues with the simulated phone."""
-    await page.goto(f"{site}/console")
-    await page.fill("#signin-form input[name=code]", code)
+    await page.goto(f"{site}/console")  # not signed in: sent to the sign-in page, and back
+    await expect(page).to_have_url(f"{site}/sign-in?next=%2Fconsole")
+    await page.fill("#signin-form input[name=login]", code)
     await page.fill("#signin-form input[name=password]", PASSWORD)
     await page.click("#signin-form button[type=submit]")
     await expect(page.locator("#console")).to_be_visible()

@@ -39,13 +39,14 @@ class Console:
 
     def __init__(self, base: str, code: str) -> None:
         self.base, self.code = base, code
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                          headers={"Origin": base})
         self.messages: list[dict[str, Any]] = []
         self.task: asyncio.Task[None] | None = None
 
     async def open(self, password: str) -> None:
-        async with self.http.post(f"{self.base}/api/v1/console/sign-in",
-                                  json={"code": self.code, "password": password}) as resp:
+        async with self.http.post(f"{self.base}/api/v1/sign-in",
+                                  json={"login": self.code, "password": password}) as resp:
             assert resp.status == 200, (self.code, await resp.text())
         ws = await self.http.ws_connect(f"{self.base}/api/v1/console/ws")
 
@@ -90,15 +91,19 @@ async def test_the_demo_starts_takes_calls_pops_known_callers_cards_and_stops(
         assert f"{base}/console" in started.stdout and f"{base}/healthz" in started.stdout
         assert set(pids) == {"serve", "simulator"} and all(map(process_running, pids.values()))
 
-        # the consoles' passwords: generated, readable by root alone
-        passwords_file = demo / "console-passwords.txt"
+        # the users' passwords: generated, readable by root alone
+        passwords_file = demo / "passwords.txt"
         assert stat.S_IMODE(passwords_file.stat().st_mode) == 0o600
         passwords = dict(line.split(" ", 1) for line in passwords_file.read_text().splitlines())
-        assert sorted(passwords) == DEMO_AGENTS
+        assert sorted(passwords) == [*DEMO_AGENTS, "admin", "supervisor"]
         for c in consoles:
             await c.open(passwords[c.code])
 
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.post(f"{base}/api/v1/sign-in", json={
+                    "login": "supervisor", "password": passwords["supervisor"]}) as resp:
+                assert resp.status == 200 and (await resp.json())["user"]["role"] == "supervisor"
+
             async def agents() -> dict[str, str]:
                 async with http.get(f"{base}/api/v1/agents") as resp:
                     return {a["agent"]: a["state"] for a in (await resp.json())["agents"]}

@@ -18,12 +18,28 @@ from cti.config.credentials import AmiCredentials
 from tests.support.postgres import ThrowawayPostgres, free_port
 
 
-def get_json(url: str) -> tuple[int, Any]:
+def get_json(url: str, cookie: str | None = None, data: Any = None) -> tuple[int, Any]:
+    req = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
+    if data is not None:
+        req.data = json.dumps(data).encode()
+        req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(url, timeout=3) as resp:
-            return resp.status, json.loads(resp.read())
+        with urllib.request.urlopen(req, timeout=3) as resp:
+            body = json.loads(resp.read())
+            return resp.status, body if cookie or data is None else (
+                body, resp.headers.get("Set-Cookie", "").split(";")[0])
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
+
+
+def add_supervisor(database_url: str) -> None:
+    """As an admin would: ``hotline user add`` on the server's database."""
+    env = {**os.environ, "HOTLINE_DATABASE_URL": database_url,
+           "HOTLINE_PASSWORD": "watch the floor"}
+    proc = subprocess.run([sys.executable, "-m", "cti.tools.cli", "user", "add", "wang",
+                           "--name", "王主管", "--role", "supervisor"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
 
 
 def start_serve(env_extra: dict[str, str], tmp_path: Path,
@@ -55,6 +71,7 @@ def wait_health(port: int, want: int, timeout: float = 20) -> dict[str, Any]:
 def test_serve_with_postgres_is_healthy_and_stops_cleanly(
     creds: AmiCredentials, postgres: ThrowawayPostgres, tmp_path: Path
 ) -> None:
+    add_supervisor(postgres.url)
     proc, port = start_serve({"HOTLINE_DATABASE_URL": postgres.url}, tmp_path)
     try:
         body = wait_health(port, 200)
@@ -65,7 +82,13 @@ def test_serve_with_postgres_is_healthy_and_stops_cleanly(
         # how late the server is: its event loop's lag and Asterisk's events' lag
         assert body["components"]["loop"]["lag_ms"]["n"] > 0
         assert body["components"]["loop"]["lag_ms"]["p99"] < 1000
-        status, st = get_json(f"http://127.0.0.1:{port}/api/v1/status?since=0")
+        base = f"http://127.0.0.1:{port}"
+        status, err = get_json(f"{base}/api/v1/status?since=0")  # no session
+        assert status == 401 and err["error"]["id"] == "not-signed-in"
+        status, (who, cookie) = get_json(f"{base}/api/v1/sign-in",
+                                         data={"login": "wang", "password": "watch the floor"})
+        assert status == 200 and who["user"]["home"] == "/supervisor"
+        status, st = get_json(f"{base}/api/v1/status?since=0", cookie)
         assert status == 200 and st["loop"]["lag_ms"]["n"] > 0
         # the tests run as root: the loop's thread got its real-time policy
         assert st["loop"]["scheduling"] == "realtime"
@@ -73,11 +96,11 @@ def test_serve_with_postgres_is_healthy_and_stops_cleanly(
         # nothing waits to be handled; the record writer's queue and others exist
         assert st["ami"]["buffered"] == 0 and st["ami"]["read_pauses"] == 0
         assert st["bus"]["queues"] >= 1 and st["bus"]["dropped"] == 0
-        status, err = get_json(f"http://127.0.0.1:{port}/api/v1/status?since=yesterday")
+        status, err = get_json(f"{base}/api/v1/status?since=yesterday", cookie)
         assert status == 422 and err["error"]["details"]["fields"][0]["field"] == "since"
-        status, calls = get_json(f"http://127.0.0.1:{port}/api/v1/live/calls")
+        status, calls = get_json(f"{base}/api/v1/live/calls", cookie)
         assert status == 200 and calls == {"calls": [], "count": 0}
-        status, err = get_json(f"http://127.0.0.1:{port}/api/v1/live/calls/nope")
+        status, err = get_json(f"{base}/api/v1/live/calls/nope", cookie)
         assert status == 404 and err["error"]["id"] == "call-not-found"
     finally:
         proc.send_signal(signal.SIGTERM)
