@@ -52,6 +52,12 @@ class CallCards:
         """The card of the call's caller (awaitable; shield it before a timeout)."""
         return self._shared(self._cards, call_id, lambda: self.crm.customer_card(number))
 
+    def fresh(self, call_id: str, number: str) -> asyncio.Task[dict[str, Any]]:
+        """The card read again (the agent just made the caller a customer)."""
+        for kept in (self._cards, self._glances):
+            kept.pop(call_id, None)
+        return self.card(call_id, number)
+
     def glance(self, call_id: str, number: str) -> asyncio.Task[dict[str, Any]]:
         """The caller at a glance (the card's ``known`` and ``customer`` id,
         name and VIP flag): from the card if it is being read, else one query."""

@@ -68,6 +68,11 @@ async def dismiss(request: web.Request) -> web.Response:
     return ok({"dismissed": call_id})
 
 
+async def card(request: web.Request) -> web.Response:
+    """The card of the agent's own call, read again."""
+    return ok(await request.app[POPS].refresh(desk_agent(request), request.match_info["call_id"]))
+
+
 async def transfer(request: web.Request) -> web.Response:
     data = await body(request, TransferIn)
     return ok(await request.app[CONTROLS].blind_transfer(desk_agent(request), data))
@@ -94,6 +99,7 @@ def add_routes(app: web.Application, bus: EventBus, pops: ScreenPops, wrap: Wrap
     r.page("/console", STATIC / "console.html", DESK)
     r.get("/api/v1/console/me", me, DESK)
     r.get("/api/v1/console/ws", console_ws, DESK)
+    r.get("/api/v1/console/calls/{call_id}/card", card, DESK)
     r.post("/api/v1/console/calls/{call_id}/wrap-up", wrap_up, DESK)
     r.post("/api/v1/console/calls/{call_id}/dismiss", dismiss, DESK)
     r.post("/api/v1/console/call/transfer", transfer, DESK)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable
@@ -45,6 +46,7 @@ class CallCards(Protocol):
     """The caller's card, read once per call (crm_bridge/cards.py)."""
 
     def card(self, call_id: str, number: str) -> Awaitable[dict[str, Any]]: ...
+    def fresh(self, call_id: str, number: str) -> Awaitable[dict[str, Any]]: ...
 
 
 class AgentDesk(Protocol):
@@ -98,6 +100,18 @@ class ScreenPops:
         if offer.pop is None:
             return {"state": offer.state}
         return self.notifier.pop_message(offer.pop, offer.state, offer.sent_at)
+
+    async def refresh(self, agent: str, call_id: str) -> dict[str, Any]:
+        """The card of the agent's own call, read again (after they made the
+        caller a customer); the console's offer keeps it."""
+        offer = self.offers.get(agent)
+        if offer is None or offer.call_id != call_id or offer.pop is None:
+            raise NotYourCall(f"call {call_id} is not on your console",
+                              details={"call_id": call_id})
+        card = await self.cards.fresh(call_id, offer.pop.caller_number)
+        if self.offers.get(agent) is offer and offer.pop is not None:
+            offer.pop = dataclasses.replace(offer.pop, card=card)
+        return card
 
     def add_note(self, call_id: str, agent: str, notes: str, name: str = "") -> None:
         """An agent's notes on a call still up: the next agent's pop shows

@@ -295,7 +295,7 @@ $("#new-customer").addEventListener("submit", async (ev) => {
       phones: [{ number: f.number.value.trim() }],
     });
     const card = await api("GET",
-      `/api/v1/screen-pop?number=${encodeURIComponent(f.number.value.trim())}`);
+      `/api/v1/console/calls/${encodeURIComponent(offer.call_id)}/card`);
     showOffer({ ...offer, card });
     prepareWrapUp(card);
   } catch (err) { showError(err); }
