@@ -124,6 +124,8 @@ async def _audit(request: web.Request, who: Identity, action: str, status: int) 
             sent = None
         if isinstance(sent, dict):
             details["request"] = {k: v for k, v in sent.items() if k not in SECRET_FIELDS}
+            if not target:  # made by this request: named in the body
+                target = str(next((sent[k] for k in TARGETS if k in sent), ""))[:80]
     try:
         await log_.audit(who.login, action, target, details)
     except Exception:  # the action is done; a lost audit line is said loudly
