@@ -23,3 +23,9 @@ class UnknownDevice(AcdError):
 class UnknownQueue(AcdError):
     status = 404
     error_id = "unknown-queue"
+
+
+class DeviceInUse(AcdError):
+    """The device is another agent's now: the answer names them."""
+
+    error_id = "device-in-use"

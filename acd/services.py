@@ -1,11 +1,16 @@
 """Agent operations: create and change agents, log in to a device, log out,
 pause with a reason, unpause; the live queues and agents as the board has them.
 
-Asterisk's app_queue holds the truth of who is in which queue; the service
-database remembers what each agent asked for (device, pause and reason), so
-that after an Asterisk restart the members are put back as they were
-(:meth:`AcdService.reconcile`, run after every resync). What the ACD needs
-of the database is :class:`AgentStore` (crm_bridge/agents.py).
+The server decides each agent's ACD session; Asterisk's app_queue carries it
+out. The service database remembers what each agent asked for (device,
+pause and reason); the queue members in Asterisk follow it: after an
+Asterisk restart the members are put back as they were, and members of an
+agent the server has logged out (or on another device) are removed
+(:meth:`AcdService.reconcile`, run after every resync). Each agent's
+commands run one at a time (a lock per agent, and per device across agents),
+whoever sends them: the agent's console, a supervisor, another API client.
+What the ACD needs of the database is :class:`AgentStore`
+(crm_bridge/agents.py).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import structlog
 
 from acd.board import AgentLive, AgentState, Board
 from acd.config import AcdConfig
-from acd.exceptions import AcdError, AgentNotFound, UnknownDevice, UnknownQueue
+from acd.exceptions import AcdError, AgentNotFound, DeviceInUse, UnknownDevice, UnknownQueue
 from acd.schemas import AgentIn, AgentPatch, PauseReason
 from cti.ami import AmiActionFailed, AmiActions, AmiError
 from cti.errors import FieldError
@@ -57,6 +62,7 @@ class AgentStore(Protocol):
 
     async def get(self, code: str) -> AgentRow | None: ...
     async def active(self) -> Sequence[AgentRow]: ...
+    async def everyone(self) -> Sequence[AgentRow]: ...
     async def logged_in(self) -> Sequence[AgentRow]: ...
     async def remember(self, code: str, *, device: str | None, paused: bool,
                        reason: str | None, since: dt.datetime | None = None) -> None: ...
@@ -73,6 +79,15 @@ class AcdService:
         self.actions = actions
         self.board = board
         self.config = config
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        """One command at a time per agent (``key``: the code) or per device
+        (``device:<name>``); always an agent's before a device's."""
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
 
     # ------------------------------------------------------------------ reading
     async def _agent(self, code: str) -> AgentRow:
@@ -83,7 +98,7 @@ class AcdService:
 
     def _view(self, agent: AgentRow) -> dict[str, Any]:
         view = self.board.agent_view(agent.code)
-        view.update(name=agent.name, skills=dict(agent.skills))
+        view.update(name=agent.name, skills=dict(agent.skills), active=agent.active)
         return view
 
     async def state(self, code: str) -> dict[str, Any]:
@@ -114,18 +129,43 @@ class AcdService:
         return [self.board.queue_view(name) for name in self.config.queues]
 
     # ------------------------------------------------------------------ operations
+    async def _holder(self, device: str, code: str) -> str | None:
+        """Another agent on ``device``, by the board (Asterisk's members) or the
+        database (what the server decided)."""
+        for other, live in self.board.agents.items():
+            if other != code and live.device == device and live.queues:
+                return other
+        for row in await self.store.logged_in():
+            if row.code != code and row.device == device:
+                return row.code
+        return None
+
     async def login(self, code: str, device: str) -> dict[str, Any]:
-        agent = await self._agent(code)
-        live = self.board.agent(code)
-        if live.state is not AgentState.LOGGED_OUT:
-            if live.device == device:  # again on the same device: complete what is missing
-                await self.store.remember(code, device=device, paused=live.paused,
-                                          reason=live.pause_reason)
-                await self.reconcile()
-                return await self.state(code)
-            raise AcdError(f"agent {code} is logged in on {live.device}; log out first",
-                           error_id="already-logged-in", details={"device": live.device})
-        await self._check_device(device)
+        async with self._lock(code):
+            agent = await self._agent(code)
+            live = self.board.agent(code)
+            current = agent.device
+            if current is not None:
+                if current == device:  # again on the same device: complete what is missing
+                    await self._reconcile_agent(agent)
+                    return await self.state(code)
+                raise AcdError(f"agent {code} is logged in on {current}; log out first",
+                               error_id="already-logged-in", details={"device": current})
+            if live.queues and live.device:  # members the server never decided: gone
+                await self._leave(code, {live.device})
+            async with self._lock(f"device:{device}"):
+                holder = await self._holder(device, code)
+                if holder is not None:
+                    raise DeviceInUse(f"{device} is agent {holder}'s: they log out first",
+                                      details={"device": device, "agent": holder})
+                await self._check_device(device)
+                await self._join(agent, device)
+        await self._settled(code, lambda a: set(a.queues) >= set(
+            self.config.memberships(dict(agent.skills))))
+        return await self.state(code)
+
+    async def _join(self, agent: AgentRow, device: str) -> None:
+        code = agent.code
         memberships = self.config.memberships(dict(agent.skills))
         if not memberships:
             raise AcdError(f"agent {code} has no skills that any queue asks for",
@@ -147,50 +187,59 @@ class AcdService:
         # the dialplan finds the agent's phone here for a transfer to them
         await self.actions.db_put(AGENT_DEVICES, code, device)
         log.info("agent_logged_in", agent=code, device=device, queues=memberships)
-        await self._settled(code, lambda a: set(a.queues) >= set(memberships))
-        return await self.state(code)
 
     async def logout(self, code: str) -> dict[str, Any]:
-        agent = await self._agent(code)
-        live = self.board.agent(code)
-        if live.state is AgentState.LOGGED_OUT and agent.device is None:
-            raise AcdError(f"agent {code} is not logged in", error_id="agent-logged-out")
-        device = live.device or agent.device
-        for queue in list(live.queues) or list(self.config.queues):
-            with contextlib.suppress(AmiActionFailed):  # not a member there (any more)
-                await self.actions.queue_remove(queue, device or "")
-        await self.store.remember(code, device=None, paused=False, reason=None)
-        with contextlib.suppress(AmiActionFailed):  # not there: nothing to forget
-            await self.actions.db_del(AGENT_DEVICES, code)
-        log.info("agent_logged_out", agent=code)
+        async with self._lock(code):
+            agent = await self._agent(code)
+            live = self.board.agent(code)
+            if agent.device is None and not live.queues:
+                raise AcdError(f"agent {code} is not logged in", error_id="agent-logged-out")
+            # the server decides: logged out now, whatever Asterisk still shows
+            await self.store.remember(code, device=None, paused=False, reason=None)
+            await self._leave(code, {d for d in (agent.device, live.device) if d})
+            with contextlib.suppress(AmiActionFailed):  # not there: nothing to forget
+                await self.actions.db_del(AGENT_DEVICES, code)
+            log.info("agent_logged_out", agent=code)
         await self._settled(code, lambda a: not a.queues)
         return await self.state(code)
 
+    async def _leave(self, code: str, devices: set[str]) -> None:
+        """Off every queue on each device: every queue of the config, not only
+        those the board has seen (a member added a moment ago may not have
+        reached the board yet)."""
+        queues = set(self.config.queues) | set(self.board.agent(code).queues)
+        for device in devices:
+            for queue in sorted(queues):
+                with contextlib.suppress(AmiActionFailed):  # not a member there
+                    await self.actions.queue_remove(queue, device)
+
     async def leave_queues(self, code: str) -> None:
         """The agent signed out of the console: off the queues too."""
-        if self.board.agent(code).device is not None:
+        agent = await self.store.get(code)
+        if agent is not None and agent.device is not None:
             await self.logout(code)
 
     async def pause(self, code: str, reason: PauseReason) -> dict[str, Any]:
-        await self._agent(code)  # 404 for an agent that does not exist
-        live = self.board.agent(code)
-        if live.state is AgentState.LOGGED_OUT or live.device is None:
-            raise AcdError(f"agent {code} is logged out: log in before pausing",
-                           error_id="agent-logged-out")
-        await self.actions.queue_pause(live.device, True, reason=reason.value)
-        await self.store.remember(code, device=live.device, paused=True, reason=reason.value)
+        async with self._lock(code):
+            agent = await self._agent(code)  # 404 for an agent that does not exist
+            if agent.device is None:
+                raise AcdError(f"agent {code} is logged out: log in before pausing",
+                               error_id="agent-logged-out")
+            await self.actions.queue_pause(agent.device, True, reason=reason.value)
+            await self.store.remember(code, device=agent.device, paused=True,
+                                      reason=reason.value)
         await self._settled(code, lambda a: a.paused and a.pause_reason == reason.value)
         return await self.state(code)
 
     async def unpause(self, code: str) -> dict[str, Any]:
-        await self._agent(code)  # 404 for an agent that does not exist
-        live = self.board.agent(code)
-        if live.state is AgentState.LOGGED_OUT or live.device is None:
-            raise AcdError(f"agent {code} is logged out", error_id="agent-logged-out")
-        if not live.paused:
-            raise AcdError(f"agent {code} is not paused", error_id="agent-not-paused")
-        await self.actions.queue_pause(live.device, False)
-        await self.store.remember(code, device=live.device, paused=False, reason=None)
+        async with self._lock(code):
+            agent = await self._agent(code)  # 404 for an agent that does not exist
+            if agent.device is None:
+                raise AcdError(f"agent {code} is logged out", error_id="agent-logged-out")
+            if not agent.paused and not self.board.agent(code).paused:
+                raise AcdError(f"agent {code} is not paused", error_id="agent-not-paused")
+            await self.actions.queue_pause(agent.device, False)
+            await self.store.remember(code, device=agent.device, paused=False, reason=None)
         await self._settled(code, lambda a: not a.paused)
         return await self.state(code)
 
@@ -233,30 +282,54 @@ class AcdService:
 
     # ------------------------------------------------------------------ restarts
     async def reconcile(self) -> list[str]:
-        """Put back the members Asterisk lost (after its restart): every agent
-        the database says is logged in, in each queue their skills give,
-        paused as they were. Returns the agents put back."""
-        restored = []
-        for agent in await self.store.logged_in():
-            live = self.board.agent(agent.code)
-            want = self.config.memberships(dict(agent.skills))
-            missing = {q: p for q, p in want.items() if q not in live.queues}
-            if not missing:
-                continue
-            await self.actions.db_put(AGENT_DEVICES, agent.code, agent.device or "")
+        """Make Asterisk's queue members what the server decided, agent by
+        agent (after each resync): members put back that Asterisk lost (it
+        restarted), paused as they were; members removed of an agent the
+        server has logged out, deactivated, or on another device. Members
+        whose name is no agent's are not the server's and are left alone.
+        Returns the agents changed."""
+        changed = []
+        for row in await self.store.everyone():
+            async with self._lock(row.code):
+                fresh = await self.store.get(row.code)  # as it is now, under the lock
+                if fresh is not None and await self._reconcile_agent(fresh):
+                    changed.append(row.code)
+        if changed:
+            log.info("agents_reconciled", agents=changed)
+        return changed
+
+    async def _reconcile_agent(self, agent: AgentRow) -> bool:
+        live = self.board.agent(agent.code)
+        want_device = agent.device if agent.active else None
+        changed = False
+        if live.queues and live.device and live.device != want_device:
+            log.warning("stray_members_removed", agent=agent.code, device=live.device,
+                        queues=sorted(live.queues), server_says=want_device)
+            for queue in list(live.queues):
+                with contextlib.suppress(AmiActionFailed):
+                    await self.actions.queue_remove(queue, live.device)
+            changed = True
+        if want_device is None:
+            return changed
+        want = self.config.memberships(dict(agent.skills))
+        on_device = live.device == want_device
+        missing = {q: p for q, p in want.items() if not on_device or q not in live.queues}
+        if missing:
+            await self.actions.db_put(AGENT_DEVICES, agent.code, want_device)
             for queue, penalty in missing.items():
                 try:
-                    await self.actions.queue_add(queue, agent.device or "",
-                                                 member_name=agent.code, penalty=penalty,
-                                                 paused=agent.paused,
+                    await self.actions.queue_add(queue, want_device, member_name=agent.code,
+                                                 penalty=penalty, paused=agent.paused,
                                                  reason=agent.pause_reason)
                 except AmiActionFailed as exc:
                     log.warning("agent_restore_failed", agent=agent.code, queue=queue,
                                 error=str(exc))
-            restored.append(agent.code)
-        if restored:
-            log.info("agents_restored", agents=restored)
-        return restored
+            changed = True
+        elif on_device and live.paused != agent.paused:
+            await self.actions.queue_pause(want_device, agent.paused,
+                                           reason=agent.pause_reason)
+            changed = True
+        return changed
 
     async def calls_today(self, zone: str) -> dict[str, int]:
         tz = ZoneInfo(zone)
@@ -291,4 +364,4 @@ async def update_agent(service: AcdService, code: str, patch: AgentPatch) -> dic
         raise AcdError(f"agent {code} is logged in: log out before changing skills",
                        error_id="agent-logged-in")
     await service.store.update(code, name=patch.name, active=patch.active, skills=patch.skills)
-    return await service.state(code)
+    return service._view(await service.store.get(code) or agent)  # a deactivated one too

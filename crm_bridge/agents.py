@@ -49,6 +49,13 @@ class AgentDirectory:
                                      .order_by(Agent.code))).scalars().all()
         return [_row(a) for a in found]
 
+    async def everyone(self) -> list[AgentRow]:
+        """Every agent, deactivated ones too."""
+        async with self.sessions() as s:
+            found = (await s.execute(select(Agent).options(selectinload(Agent.skills))
+                                     .order_by(Agent.code))).scalars().all()
+        return [_row(a) for a in found]
+
     async def logged_in(self) -> list[AgentRow]:
         """The agents whose ACD session is open (a device remembered)."""
         async with self.sessions() as s:
