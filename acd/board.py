@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from acd.config import AcdConfig, wrap_up_ends
+from acd.kpi import HANDLING
 from acd.notifier import AcdNotifier
 from cti.calls.events import (
     AgentLegEvent,
@@ -80,6 +81,7 @@ class AgentLive:
     reason: str | None = None
     since: float = 0.0
     calls_today: int = 0
+    handle_seconds_today: float = 0.0  # ringing, talking, on hold and wrap-up, today
     last_call_at: float | None = None
 
     def as_dict(self, now: float) -> dict[str, Any]:
@@ -89,7 +91,10 @@ class AgentLive:
                 "call_id": self.call_id or (self.wrap_call_id
                                             if self.state is AgentState.WRAP_UP else None),
                 "wrap_up_until": self.wrap_until if self.state is AgentState.WRAP_UP else None,
-                "calls_today": self.calls_today}
+                "calls_today": self.calls_today,
+                "handle_seconds_today": round(self.handle_seconds_today, 1),
+                "aht_today_seconds": round(self.handle_seconds_today / self.calls_today, 1)
+                if self.calls_today else None}
 
 
 # callers listed per queue on the wallboard feed, first in line first (its
@@ -143,7 +148,15 @@ class Board:
 
     def agent_view(self, code: str) -> dict[str, Any]:
         self.tick()
-        return self.agent(code).as_dict(self.clock())
+        return self._agent_dict(self.agent(code))
+
+    def _agent_dict(self, a: AgentLive) -> dict[str, Any]:
+        """The agent's view, with who is on their call and from which queue."""
+        view = a.as_dict(self.clock())
+        call = self.calls.get(view["call_id"]) if self.calls and view["call_id"] else None
+        view["caller"] = None if call is None else {
+            "number": call.caller_number, "name": call.caller_name, "queue": call.queue}
+        return view
 
     def available_in(self, queue: str) -> int:
         """How many of the queue's agents wait for a call right now."""
@@ -173,6 +186,30 @@ class Board:
             "agents_logged_in": len(members),
             "agents_available": len(by_state[AgentState.AVAILABLE.value]),
         }
+
+    def queue_summary(self, name: str) -> dict[str, Any]:
+        """The queue in numbers, for a wallboard: callers waiting, when the
+        first of them joined (the page ticks the longest wait from it), agents
+        by state."""
+        self.tick()
+        now = self.clock()
+        waiting = self.waiting.get(name, {})
+        oldest = min((w.joined_at for w in waiting.values()), default=None)
+        agents = {s.value: 0 for s in AgentState if s is not AgentState.LOGGED_OUT}
+        for a in self.agents.values():
+            if name in a.queues:
+                agents[a.state.value] += 1
+        return {"waiting": len(waiting), "oldest_joined_at": oldest,
+                "longest_wait_seconds": round(now - oldest, 1) if oldest else 0.0,
+                "agents": agents, "agents_logged_in": sum(agents.values())}
+
+    def agents_by_state(self) -> dict[str, int]:
+        """Every logged-in agent once, by state."""
+        out = {s.value: 0 for s in AgentState if s is not AgentState.LOGGED_OUT}
+        for a in self.agents.values():
+            if a.state is not AgentState.LOGGED_OUT:
+                out[a.state.value] += 1
+        return out
 
     # ------------------------------------------------------------------ members
     def on_member(self, topic: str, m: MemberChange) -> None:
@@ -347,10 +384,13 @@ class Board:
             a.wrap_call_id if a.state is AgentState.WRAP_UP else None
         if a.since and at > a.since and a.state is not AgentState.LOGGED_OUT:
             self.notifier.interval_closed(a.code, a.state.value, a.reason, a.since, at, call)
+            if a.state.value in HANDLING:
+                self._roll_day()
+                a.handle_seconds_today += at - max(a.since, self._midnight())
         old = a.state
         a.state, a.reason, a.since = state, reason, max(at, a.since) if a.since else at
         log.debug("agent_state", agent=a.code, old=old.value, new=state.value, reason=reason)
-        self.notifier.agent_changed(a.as_dict(self.clock()))
+        self.notifier.agent_changed(self._agent_dict(a))
         for queue in a.queues:  # its agents-by-state changed
             if queue in self.config.queues:
                 self._publish_queue(queue)
@@ -409,9 +449,15 @@ class Board:
         log.info("acd_rebuilt", agents=len(seen),
                  waiting=sum(len(w) for w in waiting.values()))
 
-    def seed_calls_today(self, counts: dict[str, int]) -> None:
-        for code, n in counts.items():
-            self.agent(code).calls_today = n
+    def seed_today(self, today: dict[str, tuple[int, float]]) -> None:
+        """Each agent's calls and handling seconds so far today (the records'),
+        when the server starts."""
+        for code, (calls, handled) in today.items():
+            a = self.agent(code)
+            a.calls_today, a.handle_seconds_today = calls, handled
+
+    def _midnight(self) -> float:
+        return dt.datetime.combine(self._day, dt.time(), self.zone).timestamp()
 
     def _today(self) -> dt.date:
         return dt.datetime.fromtimestamp(self.clock(), self.zone).date()
@@ -422,3 +468,4 @@ class Board:
             self._day = today
             for a in self.agents.values():
                 a.calls_today = 0
+                a.handle_seconds_today = 0.0

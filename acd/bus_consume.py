@@ -4,12 +4,14 @@ composition root subscribes each (cti/server.py)."""
 from __future__ import annotations
 
 from acd.board import Board
+from acd.tally import QueueTally
 from cti.bus import Handler
 from cti.calls import events as ev
 
 
-def subscriptions(board: Board) -> list[tuple[str, Handler]]:
+def subscriptions(board: Board, tally: QueueTally) -> list[tuple[str, Handler]]:
     return [
+        (ev.CALL_ENDED, tally.on_call_ended),
         (ev.MEMBER_ADDED, board.on_member),
         (ev.MEMBER_STATUS, board.on_member),
         (ev.MEMBER_PAUSED, board.on_member),

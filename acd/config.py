@@ -33,6 +33,40 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Band(_Strict):
+    """Where a wallboard cell turns amber (``warn``) and red (``alarm``).
+    For a figure that is bad when high (waiting callers, longest wait, ASA,
+    abandon rate) warn < alarm; when low (service level) warn > alarm."""
+
+    warn: float = Field(ge=0)
+    alarm: float = Field(ge=0)
+
+
+class Thresholds(_Strict):
+    """The wallboard's colours for one queue."""
+
+    waiting: Band = Band(warn=3, alarm=8)  # callers
+    longest_wait: Band = Band(warn=30, alarm=90)  # seconds
+    asa: Band = Band(warn=20, alarm=45)  # seconds
+    abandon_rate: Band = Band(warn=5, alarm=10)  # percent
+    service_level: Band = Band(warn=80, alarm=60)  # percent: low is bad
+
+    @model_validator(mode="after")
+    def _order(self) -> Thresholds:
+        problems = [f"{name}: warn ({band.warn:g}) must be below alarm ({band.alarm:g})"
+                    for name in ("waiting", "longest_wait", "asa", "abandon_rate")
+                    if (band := getattr(self, name)).warn >= band.alarm]
+        if self.service_level.warn <= self.service_level.alarm:
+            problems.append(f"service_level: warn ({self.service_level.warn:g}) must be above "
+                            f"alarm ({self.service_level.alarm:g}): a low level is bad")
+        for name in ("abandon_rate", "service_level"):
+            if getattr(self, name).warn > 100 or getattr(self, name).alarm > 100:
+                problems.append(f"{name}: a percentage is 0 to 100")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 class QueueDefaults(_Strict):
     strategy: Strategy = "rrmemory"
     ring_seconds: int = Field(default=15, ge=5, le=120)
@@ -42,6 +76,7 @@ class QueueDefaults(_Strict):
     max_wait: int = Field(default=180, ge=0, le=7200)
     overflow_queue: Name | None = "general-service"
     service_level_seconds: int = Field(default=20, ge=1, le=600)
+    wallboard: Thresholds = Field(default_factory=Thresholds)
 
 
 class QueueSpec(_Strict):
@@ -55,6 +90,7 @@ class QueueSpec(_Strict):
     max_wait: int | None = Field(None, ge=0, le=7200)
     overflow_queue: Name | None = Field("", validate_default=False)  # "" = the default's
     service_level_seconds: int | None = Field(None, ge=1, le=600)
+    wallboard: Thresholds | None = None  # None: the defaults'
 
 
 class Queue(_Strict):
@@ -71,6 +107,7 @@ class Queue(_Strict):
     max_wait: int
     overflow_queue: str | None
     service_level_seconds: int
+    wallboard: Thresholds
 
     @property
     def first_max_penalty(self) -> int | None:
@@ -128,6 +165,7 @@ class AcdConfig(_Strict):
             max_wait=_or(spec.max_wait, d.max_wait),
             overflow_queue=d.overflow_queue if spec.overflow_queue == "" else spec.overflow_queue,
             service_level_seconds=_or(spec.service_level_seconds, d.service_level_seconds),
+            wallboard=_or(spec.wallboard, d.wallboard),
         )
 
     def all_queues(self) -> dict[str, Queue]:

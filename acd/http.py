@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from acd.kpi import KpiService
-from acd.notifier import BOARD_TOPICS, AcdNotifier
+from acd.notifier import BOARD_TOPICS, WALLBOARD, AcdNotifier
 from acd.schemas import (
     AgentIn,
     AgentPatch,
@@ -106,6 +106,14 @@ async def acd_ws(request: web.Request) -> web.WebSocketResponse:
                            AcdNotifier.render)
 
 
+async def wallboard_ws(request: web.Request) -> web.WebSocketResponse:
+    """The wallboard's feed: every queue in numbers with its KPIs (today and
+    the last 60 minutes) and thresholds, now and then twice a second."""
+    acd = request.app[ACD]
+    return await stream_ws(request, request.app[BUS], (WALLBOARD,), acd.wallboard(),
+                           AcdNotifier.render)
+
+
 # ---------------------------------------------------------------------- the agent's own
 async def my_login(request: web.Request) -> web.Response:
     data = await body(request, LoginIn)
@@ -140,7 +148,8 @@ def add_routes(app: web.Application, bus: EventBus, acd: AcdService, kpi: KpiSer
     # the queues' names and callers: agents see them to pick a transfer target
     r.get("/api/v1/queues", list_queues, SIGNED_IN)
     r.get("/api/v1/queues/{name}", get_queue, SIGNED_IN)
-    r.get("/api/v1/acd/ws", acd_ws, SUPERVISOR)
+    r.get("/api/v1/acd/ws", acd_ws, SUPERVISOR)  # the agent board's feed
+    r.get("/api/v1/wallboard/ws", wallboard_ws, SUPERVISOR)
     r.get("/api/v1/stats/queues", stats_queues, SUPERVISOR)
     r.get("/api/v1/stats/agents", stats_agents, SUPERVISOR)
     r.get("/api/v1/stats/intervals", stats_intervals, SUPERVISOR)

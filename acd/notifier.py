@@ -8,6 +8,9 @@ The board tells the notifier what changed; the notifier puts it on the bus:
                   four times a second per queue (the board flushes what changed),
                   and only built while somebody listens (a wallboard is open)
     acd.interval  a closed agent-state interval, for the database
+    acd.wallboard every queue in numbers with its live KPIs (today and the last
+                  60 minutes) and colour thresholds, twice a second while a
+                  wallboard is open
 
 and shapes what the wallboard's websocket sends (:meth:`snapshot`,
 :meth:`render`). The agent console shows ``acd.agent`` too, in its own
@@ -24,6 +27,7 @@ from cti.bus import EventBus
 AGENT = "acd.agent"  # + ".<code>"; the websocket message's type is "acd.agent"
 QUEUE = "acd.queue"
 INTERVAL = "acd.interval"
+WALLBOARD = "acd.wallboard"
 BOARD_TOPICS = (f"{AGENT}.*", QUEUE)  # what the wallboard's feed carries
 
 
@@ -42,6 +46,10 @@ class AcdNotifier:
         if self.bus.has_subscribers(QUEUE):
             self.bus.publish(QUEUE, view())
 
+    def wallboard_changed(self, view: Callable[[], dict[str, Any]]) -> None:
+        if self.bus.has_subscribers(WALLBOARD):
+            self.bus.publish(WALLBOARD, view())
+
     def interval_closed(self, agent: str, state: str, reason: str | None, started_at: float,
                         ended_at: float, call_linkedid: str | None) -> None:
         self.bus.publish(INTERVAL, {
@@ -55,6 +63,8 @@ class AcdNotifier:
 
     @staticmethod
     def render(topic: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        if topic == WALLBOARD:
+            return payload
         if topic.startswith(AGENT + "."):
             return {"type": AGENT, "agent": payload}
         if topic == QUEUE:

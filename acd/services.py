@@ -21,7 +21,6 @@ import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -29,6 +28,7 @@ from acd.board import AgentLive, AgentState, Board
 from acd.config import AcdConfig
 from acd.exceptions import AcdError, AgentNotFound, DeviceInUse, UnknownDevice, UnknownQueue
 from acd.schemas import AgentIn, AgentPatch, PauseReason
+from acd.tally import QueueTally
 from cti.ami import AmiActionFailed, AmiActions, AmiError
 from cti.errors import FieldError
 
@@ -69,12 +69,12 @@ class AgentStore(Protocol):
     async def create(self, code: str, name: str, skills: Mapping[str, int]) -> bool: ...
     async def update(self, code: str, *, name: str | None = None, active: bool | None = None,
                      skills: Mapping[str, int] | None = None) -> None: ...
-    async def answered_since(self, start: dt.datetime) -> dict[str, int]: ...
 
 
 class AcdService:
     def __init__(self, store: AgentStore, actions: AmiActions, board: Board,
-                 config: AcdConfig) -> None:
+                 config: AcdConfig, tally: QueueTally) -> None:
+        self.tally = tally
         self.store = store
         self.actions = actions
         self.board = board
@@ -127,6 +127,18 @@ class AcdService:
 
     def queues(self) -> list[dict[str, Any]]:
         return [self.board.queue_view(name) for name in self.config.queues]
+
+    def wallboard(self) -> dict[str, Any]:
+        """Every queue in numbers, with its live KPIs and the thresholds that
+        colour them (the wallboard's one message)."""
+        queues = []
+        for name, q in self.config.all_queues().items():
+            queues.append({"queue": name, "title": q.title,
+                           "service_level_seconds": q.service_level_seconds,
+                           **self.board.queue_summary(name), **self.tally.view(name),
+                           "thresholds": q.wallboard.model_dump()})
+        return {"type": "wallboard", "at": self.board.clock(), "queues": queues,
+                "agents": self.board.agents_by_state()}
 
     # ------------------------------------------------------------------ operations
     async def _holder(self, device: str, code: str) -> str | None:
@@ -331,10 +343,6 @@ class AcdService:
             changed = True
         return changed
 
-    async def calls_today(self, zone: str) -> dict[str, int]:
-        tz = ZoneInfo(zone)
-        return await self.store.answered_since(
-            dt.datetime.combine(dt.datetime.now(tz).date(), dt.time(), tz))
 
 
 # ---------------------------------------------------------------------- agents

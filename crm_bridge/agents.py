@@ -9,11 +9,11 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from crm_bridge.models import Agent, AgentSkill, CallRecord
+from crm_bridge.models import Agent, AgentSkill
 
 
 @dataclass(frozen=True)
@@ -98,12 +98,3 @@ class AgentDirectory:
                 await s.flush()
                 agent.skills.extend(AgentSkill(skill=k, level=v)
                                     for k, v in sorted(skills.items()))
-
-    async def answered_since(self, start: dt.datetime) -> dict[str, int]:
-        """Calls each agent answered since ``start`` (the wallboard's count today)."""
-        async with self.sessions() as s:
-            rows = (await s.execute(
-                select(CallRecord.agent, func.count())
-                .where(CallRecord.answered_at >= start, CallRecord.agent.is_not(None))
-                .group_by(CallRecord.agent))).all()
-        return {str(agent): int(n) for agent, n in rows}

@@ -30,7 +30,7 @@ from crm_bridge.models import CallOutcome, CallRecord, CustomerPhone, Ticket
 from crm_bridge.phones import normalize
 from crm_bridge.spool import Spool
 from cti.bus import Subscription
-from cti.calls.model import Call, CallState
+from cti.calls.model import Call
 
 log = structlog.get_logger("crm_bridge.writer")
 T = TypeVar("T")
@@ -46,16 +46,7 @@ BACKFILL_TOPIC = "ledger.backfill"
 
 
 def outcome_of(call: Call) -> CallOutcome:
-    if call.answered_at is not None:
-        return CallOutcome.ANSWERED
-    states = set(call.states)
-    if call.callback_requested:
-        return CallOutcome.CALLBACK_REQUESTED
-    if call.abandoned or CallState.QUEUED in states:
-        return CallOutcome.ABANDONED
-    if CallState.IN_IVR in states:
-        return CallOutcome.IVR_ONLY
-    return CallOutcome.FAILED
+    return CallOutcome(call.outcome)
 
 
 def record_of(call: Call) -> dict[str, Any]:

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -32,6 +34,7 @@ import crm_bridge.bus_consume
 import crm_bridge.http
 import cti.console.bus_consume
 import cti.console.http
+import cti.supervisor.http
 import cti.web.health
 import cti.web.live
 import cti.web.sessions
@@ -42,6 +45,7 @@ from acd.kpi import KpiService
 from acd.notifier import AcdNotifier
 from acd.routing import Router
 from acd.services import AcdService
+from acd.tally import QueueTally
 from crm_bridge import ledger
 from crm_bridge.accounts import Accounts
 from crm_bridge.agents import AgentDirectory
@@ -81,7 +85,8 @@ from ivr.services import hotline_entry
 log = structlog.get_logger("cti.server")
 
 STATIC: dict[str, Path] = {  # served at /static/<name>/
-    "web": cti.web.sessions.STATIC, "console": cti.console.http.STATIC}
+    "web": cti.web.sessions.STATIC, "console": cti.console.http.STATIC,
+    "supervisor": cti.supervisor.http.STATIC}
 LEDGER_SWEEP_EVERY = 60.0  # s, between the sweeps after each resync
 
 
@@ -188,7 +193,9 @@ def build_core(settings: Settings) -> Core:
                                 settings.crm_webhook_secret.get_secret_value(), poster)
     # the ACD
     board = Board(acd_config, AcdNotifier(bus), zone=zone, calls=tracker)
-    acd_service = AcdService(AgentDirectory(engine), actions, board, acd_config)
+    tally = QueueTally({name: q.service_level_seconds
+                        for name, q in acd_config.all_queues().items()}, zone=zone)
+    acd_service = AcdService(AgentDirectory(engine), actions, board, acd_config, tally)
     kpi = KpiService(reports, zone=zone, thresholds={
         name: q.service_level_seconds for name, q in acd_config.all_queues().items()},
         default_threshold=acd_config.defaults.service_level_seconds)
@@ -223,7 +230,7 @@ def subscriptions(core: Core) -> list[tuple[str, Handler]]:
     have their own queued subscriptions (built in :func:`build_core`);
     websockets subscribe while they are open."""
     return [
-        *acd.bus_consume.subscriptions(core.board),
+        *acd.bus_consume.subscriptions(core.board, core.acd.tally),
         *cti.console.bus_consume.subscriptions(core.pops, core.controls),
         *crm_bridge.bus_consume.subscriptions(core.cards),
     ]
@@ -240,7 +247,7 @@ def tasks(core: Core) -> dict[str, Coroutine[Any, Any, None]]:
         "agent-intervals": core.intervals.run(),
         "live-call-store": keep_live_calls(core),
         "board-clock": board_clock(core),
-        "acd-after-database": after_database(core, seed_calls_today),
+        "acd-after-database": after_database(core, seed_today),
         "acd-after-resync": after_resync(core, bus.queue(ev.ASTERISK_RESYNCED, maxsize=1),
                                          "acd_reconcile", reconcile_members),
         "ledger-sweeps": ledger_sweeps(core, bus.queue(ev.ASTERISK_RESYNCED, maxsize=1)),
@@ -257,9 +264,17 @@ async def migrate(core: Core) -> None:
     core.database_ready.set()
 
 
-async def seed_calls_today(core: Core) -> None:
-    """The wallboard's calls-today count per agent, from the records."""
-    core.board.seed_calls_today(await core.acd.calls_today(core.settings.site_timezone))
+async def seed_today(core: Core) -> None:
+    """What the wallboard and the agent board count for today so far, from the
+    records: each queue's KPIs, each agent's calls and handling time."""
+    zone = ZoneInfo(core.settings.site_timezone)
+    now = dt.datetime.now(dt.UTC)
+    midnight = dt.datetime.combine(now.astimezone(zone).date(), dt.time(), zone)
+    rows = await core.kpi.source.calls(midnight, now)
+    core.acd.tally.seed((r.linkedid, r.started_at.timestamp(), r) for r in rows)
+    agents = (await core.kpi.agents("today", now))["agents"]
+    core.board.seed_today({a["agent"]: (a["answered"], (a["aht_seconds"] or 0.0) * a["answered"])
+                           for a in agents})
 
 
 async def reconcile_members(core: Core, resync: Resynced) -> None:
@@ -320,10 +335,14 @@ async def ledger_sweeps(core: Core, resyncs: Subscription,
 async def board_clock(core: Core, interval: float = 0.25) -> None:
     """Wrap-ups end on time on the board (app_queue offers calls again then),
     and the queues that changed go to the wallboards."""
+    beat = 0
     while True:
         await asyncio.sleep(interval)
         core.board.tick()
         core.board.flush_queues()
+        beat += 1
+        if beat % 2 == 0:  # twice a second: a wallboard is never a second stale
+            core.board.notifier.wallboard_changed(core.acd.wallboard)
 
 
 async def keep_live_calls(core: Core, interval: float = 0.5) -> None:
@@ -418,6 +437,7 @@ def web_app(core: Core) -> App:
     acd.http.add_routes(app, core.bus, core.acd, core.kpi)
     ivr.http.add_routes(app, core.ivr_report)
     cti.console.http.add_routes(app, core.bus, core.pops, core.wrap_up, core.controls, core.acd)
+    cti.supervisor.http.add_routes(app)
     return app
 
 

@@ -144,6 +144,21 @@ class Call:
         return total
 
     @property
+    def outcome(self) -> str:
+        """How the call ended for the caller: answered, callback_requested,
+        abandoned (hung up waiting in a queue), ivr_only, failed. The call
+        record and the wallboard's live counts use this one definition."""
+        if self.answered_at is not None:
+            return "answered"
+        if self.callback_requested:
+            return "callback_requested"
+        if self.abandoned or CallState.QUEUED in self.states:
+            return "abandoned"
+        if CallState.IN_IVR in self.states:
+            return "ivr_only"
+        return "failed"
+
+    @property
     def wait_seconds(self) -> float | None:
         if self.queued_at is None:
             return None

@@ -81,5 +81,21 @@ const hotline = (() => {
     return node;
   }
 
-  return { api, errorText, toSignIn, signOut, feed, duration, since, el };
+  // one catalogue of the codes the pages show, in both languages
+  const labels = {
+    state: { logged_out: "未签入 logged out", available: "空闲 available", ringing: "振铃 ringing",
+      on_call: "通话中 on a call", on_hold: "保持 on hold", wrap_up: "话后 wrap-up",
+      paused: "暂停 paused" },
+    pause: { break: "小休 break", lunch: "午餐 lunch", training: "培训 training",
+      meeting: "会议 meeting", after_call_work: "事后处理 after-call work" },
+    spy: { listen: "监听 listen", whisper: "耳语 whisper", barge: "强插 barge" },
+  };
+  function label(kind, code) {
+    return (labels[kind] && labels[kind][code]) || (code == null ? "" : String(code));
+  }
+
+  function percent(ratio) { return ratio == null ? "–" : `${(ratio * 100).toFixed(1)}%`; }
+
+  return { api, errorText, toSignIn, signOut, feed, duration, since, el, labels, label,
+    percent };
 })();
