@@ -170,7 +170,7 @@ class AcdService:
                 if holder is not None:
                     raise DeviceInUse(f"{device} is agent {holder}'s: they log out first",
                                       details={"device": device, "agent": holder})
-                await self._check_device(device)
+                await self.check_device(device)
                 await self._join(agent, device)
         await self._settled(code, lambda a: set(a.queues) >= set(
             self.config.memberships(dict(agent.skills))))
@@ -264,7 +264,7 @@ class AcdService:
         while not done(self.board.agent(code)) and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
 
-    async def _check_device(self, device: str) -> None:
+    async def check_device(self, device: str) -> None:
         """The device must be one Asterisk can ring."""
         m = LOCAL_DEVICE.match(device)
         if m:

@@ -34,6 +34,7 @@ import crm_bridge.bus_consume
 import crm_bridge.http
 import cti.console.bus_consume
 import cti.console.http
+import cti.supervisor.bus_consume
 import cti.supervisor.http
 import cti.web.health
 import cti.web.live
@@ -73,6 +74,7 @@ from cti.console.notifier import ConsoleNotifier
 from cti.console.services import ScreenPops, WrapUp
 from cti.monitor import LoopMonitor
 from cti.pump import EventPump
+from cti.supervisor.services import SpyService
 from cti.web.app import App, new_app
 from cti.web.client import HttpPoster
 from cti.web.health import Health
@@ -115,6 +117,7 @@ class Core:
     ivr_report: IvrReport
     sessions: SessionService
     accounts: Accounts
+    spy: SpyService
     notifier: ConsoleNotifier
     pops: ScreenPops
     controls: CallControls
@@ -217,7 +220,9 @@ def build_core(settings: Settings) -> Core:
                 crm=crm, cards=cards, tickets=tickets, acd_config=acd_config, board=board,
                 acd=acd_service,
                 intervals=intervals, kpi=kpi, ivr_report=IvrReport(reports, zone=zone),
-                sessions=sessions, accounts=accounts, notifier=notifier, pops=pops,
+                sessions=sessions, accounts=accounts,
+                spy=SpyService(actions, tracker, acd_service, accounts),
+                notifier=notifier, pops=pops,
                 controls=controls,
                 wrap_up=WrapUp(pops, WrapUps(engine, tickets)), poster=poster,
                 webhook=webhook)
@@ -231,6 +236,7 @@ def subscriptions(core: Core) -> list[tuple[str, Handler]]:
     websockets subscribe while they are open."""
     return [
         *acd.bus_consume.subscriptions(core.board, core.acd.tally),
+        *cti.supervisor.bus_consume.subscriptions(core.spy),
         *cti.console.bus_consume.subscriptions(core.pops, core.controls),
         *crm_bridge.bus_consume.subscriptions(core.cards),
     ]
@@ -413,6 +419,7 @@ async def running(core: Core) -> AsyncIterator[Core]:
             undo()
         core.writer.close()
         await core.pops.close()
+        await core.spy.close()
         await core.cards.close()
         await core.conn.close()
         await core.agi.close()
@@ -437,7 +444,7 @@ def web_app(core: Core) -> App:
     acd.http.add_routes(app, core.bus, core.acd, core.kpi)
     ivr.http.add_routes(app, core.ivr_report)
     cti.console.http.add_routes(app, core.bus, core.pops, core.wrap_up, core.controls, core.acd)
-    cti.supervisor.http.add_routes(app)
+    cti.supervisor.http.add_routes(app, core.spy)
     return app
 
 

@@ -62,6 +62,7 @@ AGENT_CONNECTED = "agent.connected"
 AGENT_RELEASED = "agent.released"
 AGENT_HUNG_UP = "agent.hung_up"
 
+SERVICE_CHANNEL_ENDED = "service.channel_ended"
 ASTERISK_RESYNCED = "asterisk.resynced"
 ASTERISK_DISCONNECTED = "asterisk.disconnected"
 
@@ -152,3 +153,11 @@ class Resynced:
     at: float  # when it was taken (the server's clock)
     members: list[MemberStatus] = field(default_factory=list)
     callers: list[WaitingCaller] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceChannelEnded:
+    """A channel the server placed for itself (its id starts ``svc-``) hung up."""
+
+    uniqueid: str
+    at: float

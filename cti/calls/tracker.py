@@ -30,6 +30,10 @@ from cti.calls.model import TRANSITIONS, Call, CallState, Leg
 
 log = structlog.get_logger("cti.calls.tracker")
 
+# the ids of channels the server originates for itself (a supervisor's phone
+# listening in): they are no calls, and never recorded
+SERVICE_PREFIX = "svc-"
+
 
 UNKNOWN_CALLERID = ("", "<unknown>")
 
@@ -76,6 +80,15 @@ class CallTracker:
         """``at``: the event's time, if the caller has it already."""
         handler = self._handlers.get(msg.name)
         if handler is not None:
+            linkedid = msg.get("Linkedid")
+            if isinstance(linkedid, str) and linkedid.startswith(SERVICE_PREFIX):
+                # a channel the server placed for itself (a supervisor's phone
+                # listening in): no call; only its end is said
+                if msg.name == "Hangup":
+                    self.bus.publish(ev.SERVICE_CHANNEL_ENDED, ev.ServiceChannelEnded(
+                        msg.text("Uniqueid", ""), event_time(msg, self.clock())
+                        if at is None else at))
+                return
             handler(msg, event_time(msg, self.clock()) if at is None else at)
 
     def get(self, call_id: str) -> Call | None:
@@ -439,7 +452,8 @@ class CallTracker:
         queued = {e.text("Uniqueid", ""): e for e in queue_entries if e.name == "QueueEntry"}
         seen: dict[str, list[AmiMessage]] = {}
         for ch in channels:
-            seen.setdefault(ch.text("Linkedid", ""), []).append(ch)
+            if not ch.text("Linkedid", "").startswith(SERVICE_PREFIX):
+                seen.setdefault(ch.text("Linkedid", ""), []).append(ch)
         ended = completed = 0
         for cid in [c for c in self.calls if c not in seen]:
             gone = self.calls[cid]
