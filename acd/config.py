@@ -27,6 +27,9 @@ T = TypeVar("T")
 Strategy = Literal["ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered",
                    "linear", "wrandom"]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+# which answered calls are recorded: all, none, or a share in percent (30: about
+# three calls in ten, picked at random when the call is routed)
+Recording = Literal["all", "none"] | Annotated[int, Field(ge=0, le=100)]
 
 
 class _Strict(BaseModel):
@@ -77,6 +80,7 @@ class QueueDefaults(_Strict):
     overflow_queue: Name | None = "general-service"
     service_level_seconds: int = Field(default=20, ge=1, le=600)
     wallboard: Thresholds = Field(default_factory=Thresholds)
+    recording: Recording = "all"
 
 
 class QueueSpec(_Strict):
@@ -91,6 +95,7 @@ class QueueSpec(_Strict):
     overflow_queue: Name | None = Field("", validate_default=False)  # "" = the default's
     service_level_seconds: int | None = Field(None, ge=1, le=600)
     wallboard: Thresholds | None = None  # None: the defaults'
+    recording: Recording | None = None
 
 
 class Queue(_Strict):
@@ -108,6 +113,7 @@ class Queue(_Strict):
     overflow_queue: str | None
     service_level_seconds: int
     wallboard: Thresholds
+    recording: Recording
 
     @property
     def first_max_penalty(self) -> int | None:
@@ -166,6 +172,7 @@ class AcdConfig(_Strict):
             overflow_queue=d.overflow_queue if spec.overflow_queue == "" else spec.overflow_queue,
             service_level_seconds=_or(spec.service_level_seconds, d.service_level_seconds),
             wallboard=_or(spec.wallboard, d.wallboard),
+            recording=_or(spec.recording, d.recording),
         )
 
     def all_queues(self) -> dict[str, Queue]:

@@ -10,12 +10,13 @@ the caller on to the queue's ``overflow_queue``.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
 
-from acd.config import FALLBACK_QUEUE, AcdConfig, app_queue_seconds
+from acd.config import FALLBACK_QUEUE, AcdConfig, Recording, app_queue_seconds
 
 log = structlog.get_logger("acd.routing")
 
@@ -33,6 +34,7 @@ class Route:
     overflow_queue: str | None = None
     customer_id: int | None = None
     vip: bool = False
+    record: bool = False  # the queue's recording policy, decided for this call
 
     def channel_variables(self) -> dict[str, str]:
         """What the dialplan reads (extensions.conf, context hotline)."""
@@ -45,13 +47,23 @@ class Route:
             "HOTLINE_OVERFLOW_QUEUE": self.overflow_queue or "",
             "HOTLINE_CUSTOMER_ID": str(self.customer_id or ""),
             "HOTLINE_VIP": "1" if self.vip else "",
+            "HOTLINE_RECORD": "1" if self.record else "",
         }
 
 
 class Router:
-    def __init__(self, config: AcdConfig, crm: CustomerLookup | None = None) -> None:
+    def __init__(self, config: AcdConfig, crm: CustomerLookup | None = None,
+                 rng: random.Random | None = None) -> None:
         self.config = config
         self.crm = crm
+        self.rng = rng or random.Random()
+
+    def records(self, policy: Recording) -> bool:
+        if policy == "all":
+            return True
+        if policy == "none":
+            return False
+        return self.rng.random() * 100 < policy
 
     async def route(self, dialled: str, caller_number: str, queue: str | None = None,
                     card: dict[str, object] | None = None, lookup: bool = True) -> Route:
@@ -75,4 +87,4 @@ class Router:
         return Route(queue=q.name, priority=self.config.vip_priority if vip else 0,
                      max_wait=q.max_wait, max_penalty=q.first_max_penalty,
                      overflow_queue=q.overflow_queue,
-                     customer_id=customer_id, vip=vip)
+                     customer_id=customer_id, vip=vip, record=self.records(q.recording))

@@ -5,14 +5,16 @@ makes the subscriptions (cti/server.py)."""
 from __future__ import annotations
 
 from crm_bridge.cards import CallCards
+from crm_bridge.recordings import Recordings
 from crm_bridge.writer import BACKFILL_TOPIC
 from cti.bus import Handler
 from cti.calls import events as ev
 
 
-def subscriptions(cards: CallCards) -> list[tuple[str, Handler]]:
+def subscriptions(cards: CallCards, recordings: Recordings) -> list[tuple[str, Handler]]:
     return [
         (ev.CALL_ENDED, cards.on_call_ended),
+        (ev.CALL_ENDED, recordings.on_call_ended),
     ]
 
 

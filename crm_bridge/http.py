@@ -11,11 +11,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from crm_bridge.accounts import Accounts
+from crm_bridge.recordings import Recordings
 from crm_bridge.schemas import (
     AuditQuery,
     CallQuery,
@@ -44,11 +46,35 @@ CRM: web.AppKey[CrmService] = web.AppKey("crm")
 TICKETS: web.AppKey[TicketService] = web.AppKey("tickets")
 ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts")
 ZONE: web.AppKey[ZoneInfo] = web.AppKey("crm_zone")
+RECORDINGS: web.AppKey[Recordings] = web.AppKey("recordings")
 
 CSV_COLUMNS = ["linkedid", "started_at", "answered_at", "ended_at", "caller_number",
-               "caller_name", "dialled", "queue", "agent", "wait_seconds", "outcome",
-               "ivr_path", "language", "transfers", "disposition", "customer_id", "ticket_id",
+               "caller_name", "dialled", "queue", "queues", "agent", "agents", "wait_seconds",
+               "outcome", "ivr_path", "language", "transfers", "holds", "hold_seconds",
+               "recording_seconds", "end", "disposition", "customer_id", "ticket_id",
                "hangup_cause"]
+# a cell a spreadsheet would run as a formula (OWASP's CSV injection list)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """Text a spreadsheet would run (a caller named ``=1+2``) gets a leading
+    apostrophe; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_row(call: dict[str, Any]) -> dict[str, object]:
+    end = call["end"]
+    flat = {**call,
+            "queues": "+".join(call["queues"]),
+            "agents": " ".join(f"{a['agent']}:{a['seconds']}" for a in call["agents"]),
+            "recording_seconds": (call["recording"] or {}).get("seconds"),
+            "end": "backfilled" if end["backfilled"] else
+            f"from-{end['completed_from']}" if end["completed_from"] else
+            "observed" if end["observed"] else "estimated"}
+    return {k: csv_cell(flat.get(k)) for k in CSV_COLUMNS}
 
 
 async def search_customers(request: web.Request) -> web.Response:
@@ -102,7 +128,7 @@ async def list_calls(request: web.Request) -> web.StreamResponse:
         buf.write("\ufeff")  # so spreadsheet programs read the Chinese names as UTF-8
         w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         w.writeheader()
-        w.writerows(calls)
+        w.writerows(csv_row(c) for c in calls)
         return web.Response(text=buf.getvalue(), content_type="text/csv", charset="utf-8",
                             headers={"Content-Disposition": 'attachment; filename="calls.csv"',
                                      "X-Total-Count": str(total)})
@@ -192,9 +218,18 @@ async def audit_log(request: web.Request) -> web.Response:
     return ok({"entries": entries, "count": len(entries)})
 
 
+async def recording(request: web.Request) -> web.FileResponse:
+    """The call's recording, for supervisors; HTTP Range lets the browser's
+    player seek without fetching the whole file."""
+    path = await request.app[RECORDINGS].file_of(request.match_info["call_id"])
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav",
+                                           "Cache-Control": "private, max-age=3600"})
+
+
 def add_routes(app: web.Application, crm: CrmService, tickets: TicketService,
-               accounts: Accounts, zone: str) -> None:
+               accounts: Accounts, zone: str, recordings: Recordings) -> None:
     app[CRM], app[TICKETS], app[ACCOUNTS], app[ZONE] = crm, tickets, accounts, ZoneInfo(zone)
+    app[RECORDINGS] = recordings
     r = Routes(app)
     # the archive: agents look customers up and open work orders during calls
     r.get("/api/v1/customers", search_customers, SIGNED_IN)
@@ -210,6 +245,7 @@ def add_routes(app: web.Application, crm: CrmService, tickets: TicketService,
     r.post("/api/v1/tickets/{ticket_id}/assign", assign_ticket, SIGNED_IN)
     r.post("/api/v1/tickets/{ticket_id}/close", close_ticket, SIGNED_IN)
     r.get("/api/v1/calls", list_calls, SIGNED_IN)  # an agent: their own calls only
+    r.get("/api/v1/calls/{call_id}/recording", recording, SUPERVISOR)
     r.get("/api/v1/outlets", list_outlets, SIGNED_IN)
     r.get("/api/v1/users", list_users, ADMIN)
     r.post("/api/v1/users", add_user, ADMIN, audit="user.add")

@@ -432,7 +432,8 @@ class CallRecord(Base):
     transfers: Mapped[int] = mapped_column(Integer, default=0)
     holds: Mapped[int] = mapped_column(Integer, default=0)
     hold_seconds: Mapped[float | None] = mapped_column(Float)
-    recording_file: Mapped[str | None] = mapped_column(String(300))
+    recording_file: Mapped[str | None] = mapped_column(String(300))  # under the recordings dir
+    recording_seconds: Mapped[float | None] = mapped_column(Float)  # measured on the file
     disposition: Mapped[str | None] = mapped_column(String(40))
     hangup_cause: Mapped[str | None] = mapped_column(String(80))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))

@@ -138,7 +138,7 @@ class CrmService:
                 "appointment_start": _iso(t.appointment_start),
                 "appointment_end": _iso(t.appointment_end), "created_at": _iso(t.created_at),
             } for t in tickets],
-            "last_calls": [self._call(r) for r in calls],
+            "last_calls": [self._brief_call(r) for r in calls],
         }
 
     async def _load(self, s: AsyncSession, customer_id: int) -> Customer:
@@ -168,13 +168,43 @@ class CrmService:
                 "created_at": _iso(c.created_at), "updated_at": _iso(c.updated_at)}
 
     @staticmethod
-    def _call(r: Any) -> dict[str, Any]:
+    def _brief_call(r: Any) -> dict[str, Any]:
+        """A call on the caller's card (the card reads only these columns)."""
         return {"linkedid": r.linkedid, "caller_number": r.caller_number,
                 "caller_name": r.caller_name, "dialled": r.dialled,
                 "started_at": _iso(r.started_at), "answered_at": _iso(r.answered_at),
                 "ended_at": _iso(r.ended_at), "queue": r.queue, "agent": r.agent,
                 "wait_seconds": r.wait_seconds, "outcome": r.outcome,
                 "ivr_path": r.ivr_path, "language": r.language, "transfers": r.transfers,
+                "disposition": r.disposition, "customer_id": r.customer_id,
+                "ticket_id": r.ticket_id, "hangup_cause": r.hangup_cause}
+
+    @staticmethod
+    def _call(r: Any) -> dict[str, Any]:
+        """What the record knows of a call: who, when, the way through the IVR
+        and the queues, each agent's share of the time, holds, the recording,
+        and how its end was known."""
+        extra = r.extra or {}
+        return {"linkedid": r.linkedid, "caller_number": r.caller_number,
+                "caller_name": r.caller_name, "dialled": r.dialled,
+                "started_at": _iso(r.started_at), "answered_at": _iso(r.answered_at),
+                "ended_at": _iso(r.ended_at), "queue": r.queue, "agent": r.agent,
+                "wait_seconds": r.wait_seconds, "outcome": r.outcome,
+                "ivr_path": r.ivr_path, "language": r.language,
+                "ivr_fallback": bool(extra.get("ivr_fallback")),
+                "queues": list(extra.get("queues") or ([r.queue] if r.queue else [])),
+                "agents": list(extra.get("agents") or []),
+                "transfers": r.transfers, "holds": r.holds, "hold_seconds": r.hold_seconds,
+                "recording": None if not r.recording_file else {
+                    "file": r.recording_file, "seconds": r.recording_seconds,
+                    "url": f"/api/v1/calls/{r.linkedid}/recording"},
+                # how the end was known: seen as it happened; found gone after an
+                # AMI drop or a restart (end time estimated); completed from
+                # Asterisk's ledger; or the whole call backfilled from it
+                "end": {"observed": extra.get("end_observed", True) is not False,
+                        "resynced": bool(extra.get("resynced")),
+                        "completed_from": extra.get("completed_from"),
+                        "backfilled": bool(extra.get("backfilled"))},
                 "disposition": r.disposition, "customer_id": r.customer_id,
                 "ticket_id": r.ticket_id, "hangup_cause": r.hangup_cause}
 

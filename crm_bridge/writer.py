@@ -70,7 +70,7 @@ def record_of(call: Call) -> dict[str, Any]:
         "transfers": call.transfer_count,
         "holds": call.hold_count,
         "hold_seconds": round(call.hold_seconds, 3),
-        "recording_file": None,
+        "recording_file": call.recording,
         "disposition": None,
         "hangup_cause": call.hangup_cause,
         "ticket_id": None,

@@ -53,6 +53,7 @@ from crm_bridge.agents import AgentDirectory
 from crm_bridge.cards import CallCards
 from crm_bridge.db import Database, Engine, describe
 from crm_bridge.intervals import IntervalWriter
+from crm_bridge.recordings import Recordings
 from crm_bridge.reports import ReportRows
 from crm_bridge.services import CrmService
 from crm_bridge.tickets import TicketService
@@ -118,6 +119,7 @@ class Core:
     sessions: SessionService
     accounts: Accounts
     spy: SpyService
+    recordings: Recordings
     notifier: ConsoleNotifier
     pops: ScreenPops
     controls: CallControls
@@ -222,6 +224,8 @@ def build_core(settings: Settings) -> Core:
                 intervals=intervals, kpi=kpi, ivr_report=IvrReport(reports, zone=zone),
                 sessions=sessions, accounts=accounts,
                 spy=SpyService(actions, tracker, acd_service, accounts),
+                recordings=Recordings(engine, settings.effective_recordings_dir,
+                                      settings.recording_retention_days),
                 notifier=notifier, pops=pops,
                 controls=controls,
                 wrap_up=WrapUp(pops, WrapUps(engine, tickets)), poster=poster,
@@ -238,7 +242,7 @@ def subscriptions(core: Core) -> list[tuple[str, Handler]]:
         *acd.bus_consume.subscriptions(core.board, core.acd.tally),
         *cti.supervisor.bus_consume.subscriptions(core.spy),
         *cti.console.bus_consume.subscriptions(core.pops, core.controls),
-        *crm_bridge.bus_consume.subscriptions(core.cards),
+        *crm_bridge.bus_consume.subscriptions(core.cards, core.recordings),
     ]
 
 
@@ -253,6 +257,7 @@ def tasks(core: Core) -> dict[str, Coroutine[Any, Any, None]]:
         "agent-intervals": core.intervals.run(),
         "live-call-store": keep_live_calls(core),
         "board-clock": board_clock(core),
+        "recordings-sweep": core.recordings.keep_swept(),
         "acd-after-database": after_database(core, seed_today),
         "acd-after-resync": after_resync(core, bus.queue(ev.ASTERISK_RESYNCED, maxsize=1),
                                          "acd_reconcile", reconcile_members),
@@ -420,6 +425,7 @@ async def running(core: Core) -> AsyncIterator[Core]:
         core.writer.close()
         await core.pops.close()
         await core.spy.close()
+        await core.recordings.close()
         await core.cards.close()
         await core.conn.close()
         await core.agi.close()
@@ -440,7 +446,7 @@ def web_app(core: Core) -> App:
     cti.web.live.add_routes(app, core.bus, core.tracker)
     cti.web.sessions.add_routes(app, core.sessions)
     crm_bridge.http.add_routes(app, core.crm, core.tickets, core.accounts,
-                               core.settings.site_timezone)
+                               core.settings.site_timezone, core.recordings)
     acd.http.add_routes(app, core.bus, core.acd, core.kpi)
     ivr.http.add_routes(app, core.ivr_report)
     cti.console.http.add_routes(app, core.bus, core.pops, core.wrap_up, core.controls, core.acd)

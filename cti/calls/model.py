@@ -94,6 +94,7 @@ class Call:
     language: str = ""  # zh / en, chosen in the IVR
     callback_requested: bool = False
     abandoned: bool = False
+    recording: str | None = None  # the recording's file, under the recordings dir
     hold_count: int = 0
     transfer_count: int = 0
     hangup_cause: str | None = None
@@ -185,6 +186,7 @@ class Call:
             "ivr_path": self.ivr_path,
             "language": self.language,
             "callback_requested": self.callback_requested,
+            "recording": self.recording,
             "abandoned": self.abandoned,
             "hold_count": self.hold_count,
             "transfer_count": self.transfer_count,

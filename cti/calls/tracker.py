@@ -235,6 +235,8 @@ class CallTracker:
         elif stage == "fallback":
             call.ivr_fallback = True
             self.bus.publish(ev.CALL_UPDATED, call)
+        elif stage == "recording":  # MixMonitor runs: the file, under the recordings dir
+            call.recording = msg.text("Recording", "") or None
         elif stage == "routed":  # the IVR is done: its path and the caller's language
             call.ivr_path = msg.text("IvrPath", "")
             call.language = msg.text("IvrLanguage", "")  # "Language" is the channel's

@@ -33,3 +33,10 @@ def sandbox_dir() -> Path:
 def sandbox_credentials_file() -> Path:
     """The generated AMI connection details of the sandbox (mode 0600)."""
     return sandbox_dir() / "ami.json"
+
+
+def sandbox_spool(var: Path) -> Path:
+    """The sandbox Asterisk's spool dir as this host sees it (in its chroot,
+    or beside it when the host's own Asterisk runs the sandbox)."""
+    chrooted = var / "asterisk" / "chroot" / "hotline"
+    return (chrooted if chrooted.exists() else var / "asterisk" / "host") / "spool"

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
 
     var_dir: Path = Field(default_factory=paths.var_dir)
 
+    # call recordings: where Asterisk's MixMonitor writes them (<its spool
+    # dir>/monitor/hotline/), as this server sees that directory; unset: the
+    # sandbox's. Files older than recording_retention_days are removed.
+    recordings_dir: Path | None = None
+    recording_retention_days: int = Field(90, ge=1, le=3650)
+
     # where Asterisk finds its sounds (the prompts go to <sounds_dir>/hotline/<lang>/);
     # unset: the sandbox's
     sounds_dir: Path | None = None
@@ -139,6 +145,10 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.var_dir / 'hotline.db'}"
+
+    @property
+    def effective_recordings_dir(self) -> Path:
+        return self.recordings_dir or paths.sandbox_spool(self.var_dir) / "monitor" / "hotline"
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

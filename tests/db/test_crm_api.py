@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm_bridge.accounts import Accounts
 from crm_bridge.http import add_routes
 from crm_bridge.models import Appliance, CallRecord, Customer, CustomerPhone, Ticket
+from crm_bridge.recordings import Recordings
 from crm_bridge.services import CrmService
 from crm_bridge.tickets import TicketService
 from cti.web import sessions as web_sessions
@@ -29,13 +31,14 @@ TODAY = dt.date(2026, 11, 24)
 
 
 @pytest.fixture
-async def client(engine: AsyncEngine) -> AsyncIterator[TestClient[Any, Any]]:
+async def client(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
     accounts = Accounts(engine)
     sessions = SessionService(accounts, hasher=FAST)
     app = new_app({})
     web_sessions.add_routes(app, sessions)
     add_routes(app, CrmService(engine, local_area_code="0571", today=lambda: TODAY),
-                   TicketService(engine), accounts, "Asia/Shanghai")
+                   TicketService(engine), accounts, "Asia/Shanghai",
+                   Recordings(engine, tmp_path / "recordings", 90))
     async with await bearer(TestServer(app), sessions, accounts) as c:
         yield c
 
@@ -204,3 +207,51 @@ async def test_call_log_filters_and_csv_export(client: TestClient[Any, Any],
     lines = text.strip().splitlines()
     assert lines[0].startswith("linkedid,started_at,answered_at")
     assert len(lines) == 4 and "王晶" in lines[1]
+
+
+async def test_the_call_log_shows_the_calls_detail_and_the_csv_runs_no_formula(
+    client: TestClient[Any, Any], engine: AsyncEngine
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    async with engine.begin() as conn:
+        await conn.execute(CallRecord.__table__.insert(), [
+            {"linkedid": "9.1", "caller_number": "13800000001", "caller_name": "=1+2",
+             "dialled": "4008008000", "started_at": now - dt.timedelta(minutes=5),
+             "answered_at": now - dt.timedelta(minutes=4), "ended_at": now,
+             "ivr_path": "language:1>main:1", "language": "zh", "queue": "tv-zh",
+             "agent": "8001", "wait_seconds": 12.5, "outcome": "answered", "transfers": 1,
+             "holds": 2, "hold_seconds": 30.0, "recording_file": "20261130/9.1.wav",
+             "recording_seconds": 238.4,
+             "extra": {"queues": ["tv-zh", "general-service"], "end_observed": False,
+                       "resynced": True,
+                       "agents": [{"agent": "8001", "seconds": 150.0},
+                                  {"agent": "8002", "seconds": 90.0}]}},
+            {"linkedid": "9.2", "caller_number": "@SUM(A1)", "caller_name": "-cmd",
+             "dialled": "4008008000", "started_at": now - dt.timedelta(minutes=3),
+             "answered_at": None, "ended_at": now, "ivr_path": "", "language": "",
+             "queue": None, "agent": None, "wait_seconds": None, "outcome": "ivr_only",
+             "transfers": 0, "holds": 0, "hold_seconds": 0.0, "recording_file": None,
+             "recording_seconds": None, "extra": {"backfilled": True}}])
+    body = await (await client.get("/api/v1/calls")).json()
+    detail = {c["linkedid"]: c for c in body["calls"]}
+    one = detail["9.1"]
+    assert one["queues"] == ["tv-zh", "general-service"]
+    assert [a["agent"] for a in one["agents"]] == ["8001", "8002"]
+    assert (one["holds"], one["hold_seconds"], one["transfers"]) == (2, 30.0, 1)
+    assert one["recording"] == {"file": "20261130/9.1.wav", "seconds": 238.4,
+                                "url": "/api/v1/calls/9.1/recording"}
+    assert one["end"] == {"observed": False, "resynced": True, "completed_from": None,
+                          "backfilled": False}
+    assert one["ivr_path"] == "language:1>main:1"
+    assert detail["9.2"]["end"]["backfilled"] and detail["9.2"]["recording"] is None
+
+    resp = await client.get("/api/v1/calls", params={"format": "csv"})
+    text = await resp.text()
+    import csv as csv_mod
+    import io
+    rows = {r["linkedid"]: r for r in csv_mod.DictReader(io.StringIO(text.lstrip("\ufeff")))}
+    assert rows["9.1"]["caller_name"] == "'=1+2"
+    assert rows["9.2"]["caller_number"] == "'@SUM(A1)" and rows["9.2"]["caller_name"] == "'-cmd"
+    assert rows["9.1"]["agents"] == "8001:150.0 8002:90.0"
+    assert rows["9.1"]["end"] == "estimated" and rows["9.2"]["end"] == "backfilled"
+    assert rows["9.1"]["recording_seconds"] == "238.4" and rows["9.1"]["wait_seconds"] == "12.5"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from crm_bridge.models import (
     Ticket,
     TicketEvent,
 )
+from crm_bridge.recordings import Recordings
 from crm_bridge.services import CrmService
 from crm_bridge.tickets import TicketService
 from cti.web import sessions as web_sessions
@@ -43,7 +45,7 @@ TOMORROW_12 = "2026-11-25T12:00:00"
 
 
 @pytest.fixture
-async def client(engine: AsyncEngine) -> AsyncIterator[TestClient[Any, Any]]:
+async def client(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
     async with engine.begin() as conn:
         await conn.execute(Customer.__table__.insert(), [
             {"id": 1, "name": "张三", "vip": True, "region": "浙江 杭州", "address": "",
@@ -71,7 +73,7 @@ async def client(engine: AsyncEngine) -> AsyncIterator[TestClient[Any, Any]]:
     web_sessions.add_routes(app, sessions)
     add_routes(app, CrmService(engine, today=lambda: NOW.date()),
                    TicketService(engine, zone="Asia/Shanghai", now=lambda: NOW), accounts,
-                   "Asia/Shanghai")
+                   "Asia/Shanghai", Recordings(engine, tmp_path / "recordings", 90))
     async with await bearer(TestServer(app), sessions, accounts) as c:
         yield c
 

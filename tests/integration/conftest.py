@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from cti.ami import AmiActions, AmiConnection, AmiError
+from cti.config import paths
 from cti.config.credentials import AmiCredentials
 from cti.config.settings import load_settings
 from cti.server import Core, build_core, running
@@ -124,6 +125,9 @@ async def running_core(creds: AmiCredentials, var_dir: Path, database_url: str,
                        fresh: bool = True, **overrides: Any) -> AsyncIterator[Core]:
     """A core in this process. ``fresh``: hang up every call at start and end
     (``fresh=False`` restarts a core in the middle of calls)."""
+    # the sandbox's recordings, wherever this core keeps its own files
+    overrides.setdefault("recordings_dir", paths.sandbox_spool(paths.var_dir()) / "monitor"
+                         / "hotline")
     settings = load_settings(
         ami_secret=creds.secret, agi_port=free_port(), database_url=database_url,
         ami_ping_interval=1.0, var_dir=var_dir, **overrides,
