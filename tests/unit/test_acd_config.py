@@ -119,3 +119,32 @@ async def test_routing_goes_on_when_the_crm_fails() -> None:
 
     route = await Router(load_config(), Broken()).route("4008008004", "13800138000")
     assert (route.queue, route.priority) == ("tv-zh", 0)
+
+
+async def test_each_queue_records_as_its_policy_says() -> None:
+    """all: every call; none: no call; a share: about that share, at random."""
+    import random
+
+    from acd.config import AcdConfig
+
+    raw = load_config().model_dump(exclude_defaults=True)
+    raw["queues"]["tv-zh"]["recording"] = "none"
+    raw["queues"]["ac-zh"]["recording"] = 30
+    router = Router(AcdConfig.model_validate(raw), rng=random.Random(5))
+    assert (await router.route("", "", queue="tv-zh")).record is False
+    assert (await router.route("", "", queue="general-service")).record is True  # default: all
+    shares = [(await router.route("", "", queue="ac-zh")).record for _ in range(1000)]
+    assert 250 <= sum(shares) <= 350
+    assert (await router.route("", "", queue="vip")).channel_variables()["HOTLINE_RECORD"] == "1"
+
+
+def test_wallboard_thresholds_in_the_wrong_order_are_refused(tmp_path: Path) -> None:
+    text = (paths.PROJECT_ROOT / "acd" / "queues.yaml").read_text()
+    bad = tmp_path / "queues.yaml"
+    bad.write_text(text.replace("waiting: {warn: 3, alarm: 8}", "waiting: {warn: 9, alarm: 8}")
+                   .replace("recording: all", "recording: 130"))
+    with pytest.raises(YamlConfigError) as exc:
+        load_config(bad)
+    message = str(exc.value)
+    assert "waiting: warn (9) must be below alarm (8)" in message
+    assert "recording" in message
