@@ -16,12 +16,13 @@ from acd.schemas import (
     IntervalQuery,
     LoginIn,
     PauseIn,
+    ReportQuery,
     WindowQuery,
 )
 from acd.services import AcdService, create_agent, update_agent
 from cti.bus import EventBus
 from cti.web.parsing import body, query
-from cti.web.responses import ok
+from cti.web.responses import csv_response, ok
 from cti.web.routes import ADMIN, DESK, SIGNED_IN, SUPERVISOR, Routes, desk_agent
 from cti.web.streams import stream_ws
 
@@ -97,6 +98,44 @@ async def stats_intervals(request: web.Request) -> web.Response:
     return ok(await request.app[KPI].intervals(q.date, q.minutes, q.queue))
 
 
+QUEUE_REPORT_COLUMNS = ["from", "to", "queue", "offered", "answered", "abandoned",
+                       "short_abandons", "answered_within_threshold", "threshold_seconds",
+                       "service_level", "abandon_rate", "asa_seconds", "aht_seconds",
+                       "talk_seconds", "hold_seconds", "wrap_up_seconds", "longest_wait_seconds"]
+STATES = ["available", "ringing", "on_call", "on_hold", "wrap_up", "paused"]
+AGENT_REPORT_COLUMNS = ["date", "agent", "answered", "aht_seconds", "occupancy", *STATES]
+
+
+def _report_query(request: web.Request) -> ReportQuery:
+    q = query(request, ReportQuery)
+    q.check()
+    if q.queue is not None:
+        request.app[ACD].queue(q.queue)  # 404 unknown-queue, naming the queues there are
+    return q
+
+
+async def report_queues(request: web.Request) -> web.StreamResponse:
+    q = _report_query(request)
+    report = await request.app[KPI].report_queues(q.date_from, q.date_to, q.by, q.queue)
+    if q.format == "csv":
+        return csv_response(report["rows"], QUEUE_REPORT_COLUMNS,
+                            f"queues-{q.date_from}-{q.date_to}-{q.by}.csv")
+    return ok(report)
+
+
+async def report_agents(request: web.Request) -> web.StreamResponse:
+    q = _report_query(request)
+    if q.agent is not None:
+        await request.app[ACD].state(q.agent)  # 404 agent-not-found
+    report = await request.app[KPI].report_agents(q.date_from, q.date_to, q.agent)
+    if q.format == "csv":
+        rows = [{**r, **{s: r["seconds_by_state"].get(s, 0.0) for s in STATES}}
+                for r in report["rows"]]
+        return csv_response(rows, AGENT_REPORT_COLUMNS,
+                            f"agents-{q.date_from}-{q.date_to}.csv")
+    return ok(report)
+
+
 async def acd_ws(request: web.Request) -> web.WebSocketResponse:
     """The wallboard's feed: every queue and agent first, then each change
     (``acd.agent``, ``acd.queue``) as the events come."""
@@ -153,6 +192,8 @@ def add_routes(app: web.Application, bus: EventBus, acd: AcdService, kpi: KpiSer
     r.get("/api/v1/stats/queues", stats_queues, SUPERVISOR)
     r.get("/api/v1/stats/agents", stats_agents, SUPERVISOR)
     r.get("/api/v1/stats/intervals", stats_intervals, SUPERVISOR)
+    r.get("/api/v1/reports/queues", report_queues, SUPERVISOR)
+    r.get("/api/v1/reports/agents", report_agents, SUPERVISOR)
     # the signed-in agent's own ACD session
     r.post("/api/v1/console/acd/login", my_login, DESK)
     r.post("/api/v1/console/acd/pause", my_pause, DESK)

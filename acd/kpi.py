@@ -19,6 +19,7 @@ database (:class:`ReportSource`: crm_bridge/reports.py).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
@@ -160,19 +161,48 @@ def agent_kpis(agent: str, calls: Iterable[CallRow],
 # ---------------------------------------------------------------------- windows
 def window_bounds(window: str, now: dt.datetime, zone: ZoneInfo) -> tuple[dt.datetime,
                                                                           dt.datetime]:
+    """Both ends in the site's zone."""
+    local = now.astimezone(zone)
     if window == "15m":
-        return now - dt.timedelta(minutes=15), now
+        return local - dt.timedelta(minutes=15), local
     if window == "today":
-        local = now.astimezone(zone)
-        return dt.datetime.combine(local.date(), dt.time(), zone), now
+        return dt.datetime.combine(local.date(), dt.time(), zone), local
     raise ValueError(f"unknown window {window!r}")
 
 
 def buckets(day: dt.date, minutes: int, zone: ZoneInfo) -> list[tuple[dt.datetime,
                                                                      dt.datetime]]:
+    """The day's intervals in the site's zone (a day of 23 or 25 hours where
+    clocks change has as many intervals as it has)."""
     start = dt.datetime.combine(day, dt.time(), zone)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
     step = dt.timedelta(minutes=minutes)
-    return [(start + k * step, start + (k + 1) * step) for k in range(24 * 60 // minutes)]
+    out = []
+    a = start.astimezone(dt.UTC)
+    while a < end.astimezone(dt.UTC):
+        out.append((a.astimezone(zone), (a + step).astimezone(zone)))
+        a += step
+    return out
+
+
+# what each KPI means, shown beside it on the reports' page and in the API
+FORMULAS = {
+    "offered": "进线 = 进入该队列的来电 · calls that joined the queue",
+    "short_abandons": f"短放弃 = 等待不足 {SHORT_ABANDON:g} 秒就挂机 · hung up within "
+                      f"{SHORT_ABANDON:g} s",
+    "service_level": "服务水平 = T 秒内接通 / (进线 − 短放弃) · answered within T s / "
+                     "(offered − short abandons)",
+    "abandon_rate": "放弃率 = (放弃 − 短放弃) / (进线 − 短放弃) · (abandoned − short) / "
+                    "(offered − short)",
+    "asa_seconds": "平均应答时间 ASA = 接通电话的平均等待 · mean wait of answered calls",
+    "aht_seconds": "平均处理时长 AHT = (通话 + 保持 + 话后) / 接通 · (talk + hold + wrap-up) / "
+                   "answered",
+    "occupancy": "占用率 = 处理通话时间 / (空闲 + 处理时间) · handling / (available + handling)",
+}
+REPORT_KPIS = ("offered", "answered", "abandoned", "short_abandons",
+               "answered_within_threshold", "service_level", "abandon_rate", "asa_seconds",
+               "aht_seconds", "talk_seconds", "hold_seconds", "wrap_up_seconds",
+               "longest_wait_seconds")
 
 
 class KpiService:
@@ -205,6 +235,60 @@ class KpiService:
         codes = sorted({i.agent for i in intervals} | {c.agent for c in calls if c.agent})
         return {"window": window, "from": start.isoformat(), "to": end.isoformat(),
                 "agents": [agent_kpis(a, calls, intervals) for a in codes]}
+
+    # ------------------------------------------------------------------ reports
+    def _days(self, first: dt.date, last: dt.date) -> list[dt.date]:
+        return [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+
+    def _spans(self, day: dt.date, by: str) -> list[tuple[dt.datetime, dt.datetime]]:
+        if by == "day":
+            return [(dt.datetime.combine(day, dt.time(), self.zone),
+                     dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), self.zone))]
+        return buckets(day, int(by), self.zone)
+
+    async def report_queues(self, first: dt.date, last: dt.date, by: str,
+                            queue: str | None = None) -> dict[str, Any]:
+        """Per queue, per day or interval, ``first`` to ``last`` (site days):
+        read a day at a time, so a year's report never holds more than a day
+        of calls and the loop gets a turn between days."""
+        rows: list[dict[str, Any]] = []
+        totals: dict[str, tuple[list[CallRow], list[IntervalRow]]] = {}
+        for day in self._days(first, last):
+            spans = self._spans(day, by)
+            calls, intervals = await self.load(spans[0][0], spans[-1][1])
+            calls = [c for c in calls if c.queue and (queue is None or c.queue == queue)]
+            for q in sorted({c.queue for c in calls if c.queue}):
+                mine = [c for c in calls if c.queue == q]
+                kept = totals.setdefault(q, ([], []))
+                kept[0].extend(mine)
+                wrap_ids = {c.linkedid for c in mine}
+                kept[1].extend(i for i in intervals if i.call_linkedid in wrap_ids)
+                threshold = self.thresholds.get(q, self.default_threshold)
+                for a, b in spans:
+                    inside = [c for c in mine if a <= c.started_at < b]
+                    if inside or by == "day":
+                        rows.append({"from": a.isoformat(), "to": b.isoformat(), "queue": q,
+                                     **queue_kpis(inside, intervals, threshold)})
+            await asyncio.sleep(0)
+        return {"from": first.isoformat(), "to": last.isoformat(), "by": by,
+                "zone": self.zone.key, "formulas": FORMULAS, "rows": rows,
+                "totals": [{"queue": q, **queue_kpis(c, i, self.thresholds.get(
+                    q, self.default_threshold))} for q, (c, i) in sorted(totals.items())]}
+
+    async def report_agents(self, first: dt.date, last: dt.date,
+                            agent: str | None = None) -> dict[str, Any]:
+        """Per agent, per day: answered, AHT, occupancy, time in each state."""
+        rows: list[dict[str, Any]] = []
+        for day in self._days(first, last):
+            (a, b), = self._spans(day, "day")
+            calls, intervals = await self.load(a, b)
+            codes = sorted({i.agent for i in intervals} | {c.agent for c in calls if c.agent})
+            for code in codes:
+                if agent is None or code == agent:
+                    rows.append({"date": day.isoformat(), **agent_kpis(code, calls, intervals)})
+            await asyncio.sleep(0)
+        return {"from": first.isoformat(), "to": last.isoformat(), "zone": self.zone.key,
+                "formulas": FORMULAS, "rows": rows}
 
     async def intervals(self, day: dt.date, minutes: int,
                         queue: str | None = None) -> dict[str, Any]:

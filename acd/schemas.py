@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cti.errors import FieldError
+
 
 class PauseReason(enum.StrEnum):
     BREAK = "break"
@@ -64,3 +66,31 @@ class IntervalQuery(BaseModel):
         if v not in (15, 30, 60):
             raise ValueError("intervals are 15, 30 or 60 minutes")
         return v
+
+
+MAX_REPORT_DAYS = 366  # a date range of a report: at most a year
+MAX_INTERVAL_DAYS = 31  # by 15/30/60-minute intervals: at most a month
+
+
+class ReportQuery(BaseModel):
+    """A report's range, in the site's days, ``from`` to ``to`` inclusive."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    date_from: dt.date = Field(alias="from")
+    date_to: dt.date = Field(alias="to")
+    by: Literal["day", "60", "30", "15"] = "day"
+    queue: str | None = Field(None, max_length=40)
+    agent: str | None = Field(None, max_length=20)
+    format: Literal["json", "csv"] = "json"
+
+    def check(self) -> None:
+        """The range makes sense (raises FieldError naming the field)."""
+        days = (self.date_to - self.date_from).days + 1
+        if days < 1:
+            raise FieldError("to", f"{self.date_to} is before 'from' {self.date_from}")
+        if days > MAX_REPORT_DAYS:
+            raise FieldError("to", f"at most {MAX_REPORT_DAYS} days from 'from' ({days} asked)")
+        if self.by != "day" and days > MAX_INTERVAL_DAYS:
+            raise FieldError("by", f"intervals of {self.by} minutes for at most "
+                             f"{MAX_INTERVAL_DAYS} days ({days} asked); use by=day")

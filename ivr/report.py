@@ -63,3 +63,10 @@ class IvrReport:
         start = dt.datetime.combine(day, dt.time(), self.zone)
         paths = await self.source.ivr_paths(start, start + dt.timedelta(days=1))
         return {"date": day.isoformat(), **traversal(paths)}
+
+    async def between(self, first: dt.date, last: dt.date) -> dict[str, Any]:
+        """The traversal of every call from ``first`` to ``last`` (site days)."""
+        start = dt.datetime.combine(first, dt.time(), self.zone)
+        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), self.zone)
+        paths = await self.source.ivr_paths(start, end)
+        return {"from": first.isoformat(), "to": last.isoformat(), **traversal(paths)}

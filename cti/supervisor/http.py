@@ -45,6 +45,7 @@ def add_routes(app: web.Application, spy: SpyService) -> None:
     r = Routes(app)
     r.page("/wallboard", STATIC / "wallboard.html", SUPERVISOR)
     r.page("/supervisor", STATIC / "supervisor.html", SUPERVISOR)
+    r.page("/reports", STATIC / "reports.html", SUPERVISOR)
     r.get("/api/v1/supervisor/spy", spy_now, SUPERVISOR)
     r.post("/api/v1/supervisor/spy", spy_start, SUPERVISOR)
     r.post("/api/v1/supervisor/spy/mode", spy_mode, SUPERVISOR)

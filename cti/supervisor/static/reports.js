@@ -1,0 +1,164 @@
+// The reports: queues, agents and the IVR for any range of the site's days,
+// by day or by 15/30/60-minute intervals, each table with its CSV and each
+// KPI with its formula. Charts drawn by Chart.js (vendored, MIT).
+"use strict";
+
+const { el, api, percent, duration } = hotline;
+const charts = {};
+let lastQuery = null;
+
+function showError(err) {
+  const box = document.getElementById("action-error");
+  if (!err) { box.hidden = true; return; }
+  box.textContent = hotline.errorText(err);
+  box.hidden = false;
+}
+
+function siteDay(offsetDays) {  // a date in the site's zone (Asia/Shanghai by default)
+  const d = new Date(Date.now() + offsetDays * 86400000);
+  return d.toLocaleDateString("sv-SE", { timeZone: "Asia/Shanghai" });
+}
+
+function params(extra) {
+  const f = document.getElementById("range");
+  const p = new URLSearchParams({ from: f.from.value, to: f.to.value, ...extra });
+  return p;
+}
+
+function chart(id, config) {
+  if (charts[id]) charts[id].destroy();
+  charts[id] = new Chart(document.getElementById(id), config);
+}
+
+const COLUMNS = {
+  queues: [["queue", "队列 Queue"], ["offered", "进线 Offered"], ["answered", "接通 Answered"],
+    ["abandoned", "放弃 Abandoned"], ["short_abandons", "短放弃 Short"],
+    ["service_level", "服务水平 SL", percent], ["abandon_rate", "放弃率 Abandon", percent],
+    ["asa_seconds", "ASA", (v) => v == null ? "–" : `${v.toFixed(1)}s`],
+    ["aht_seconds", "AHT", (v) => v == null ? "–" : duration(v)]],
+  agents: [["date", "日期 Date"], ["agent", "坐席 Agent"], ["answered", "接听 Answered"],
+    ["aht_seconds", "AHT", (v) => v == null ? "–" : duration(v)],
+    ["occupancy", "占用率 Occupancy", percent]],
+};
+
+function table(id, columns, rows, formulas) {
+  const t = document.getElementById(id);
+  t.querySelector("thead").replaceChildren(el("tr", {}, ...columns.map(([key, title]) =>
+    el("th", { class: key === "queue" || key === "agent" || key === "date" ? null : "num",
+      title: formulas && formulas[key] ? formulas[key] : null }, title,
+      formulas && formulas[key] ? el("span", { class: "formula", text: formulas[key].split(" · ")[0] }) : null))));
+  t.querySelector("tbody").replaceChildren(...rows.map((r) => el("tr", {},
+    ...columns.map(([key, , fmt]) => el("td", { class: typeof r[key] === "number" ? "num" : null,
+      text: fmt ? fmt(r[key]) : (r[key] == null ? "–" : String(r[key])) })))));
+}
+
+function label(iso, by) {
+  const d = new Date(iso);
+  const opts = by === "day" ? { month: "2-digit", day: "2-digit" }
+    : { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" };
+  return d.toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", ...opts });
+}
+
+async function load() {
+  showError(null);
+  const f = document.getElementById("range");
+  const queueParams = params({ by: f.by.value, ...(f.queue.value ? { queue: f.queue.value } : {}) });
+  lastQuery = { queues: queueParams, agents: params({}), ivr: params({}) };
+  try {
+    const [queues, agents, ivr] = await Promise.all([
+      api("GET", `/api/v1/reports/queues?${queueParams}`),
+      api("GET", `/api/v1/reports/agents?${params({})}`),
+      api("GET", `/api/v1/reports/ivr?${params({})}`)]);
+    document.getElementById("zone").textContent = `时区 zone: ${queues.zone}`;
+    renderQueues(queues, f.by.value);
+    renderAgents(agents);
+    renderIvr(ivr);
+    renderFormulas(queues.formulas);
+  } catch (err) { showError(err); }
+}
+
+function renderQueues(report, by) {
+  // the chart: offered per bucket (all queues shown), answered and abandoned stacked, SL line
+  const buckets = [...new Set(report.rows.map((r) => r.from))].sort();
+  const sum = (key) => buckets.map((b) => report.rows.filter((r) => r.from === b)
+    .reduce((n, r) => n + (r[key] || 0), 0));
+  const answered = sum("answered"), abandoned = sum("abandoned"), within = sum("answered_within_threshold");
+  const offered = sum("offered"), short = sum("short_abandons");
+  const sl = buckets.map((_, i) => offered[i] - short[i] ? 100 * within[i] / (offered[i] - short[i]) : null);
+  chart("queues-chart", {
+    type: "bar",
+    data: { labels: buckets.map((b) => label(b, by)), datasets: [
+      { label: "接通 answered", data: answered, backgroundColor: "#1f6feb", stack: "calls" },
+      { label: "放弃 abandoned", data: abandoned, backgroundColor: "#cf222e", stack: "calls" },
+      { label: "服务水平 SL %", data: sl, type: "line", yAxisID: "sl", borderColor: "#1a7f37",
+        backgroundColor: "#1a7f37", spanGaps: true },
+    ] },
+    options: { maintainAspectRatio: false, animation: false, scales: {
+      y: { stacked: true, title: { display: true, text: "来电 calls" } },
+      x: { stacked: true },
+      sl: { position: "right", min: 0, max: 100, title: { display: true, text: "SL %" },
+        grid: { drawOnChartArea: false } } } },
+  });
+  table("queues-table", COLUMNS.queues, report.totals, report.formulas);
+}
+
+function renderAgents(report) {
+  const byAgent = {};
+  for (const r of report.rows) {
+    const a = byAgent[r.agent] || (byAgent[r.agent] = { agent: r.agent, answered: 0 });
+    a.answered += r.answered;
+  }
+  const list = Object.values(byAgent).sort((a, b) => b.answered - a.answered);
+  chart("agents-chart", {
+    type: "bar",
+    data: { labels: list.map((a) => a.agent), datasets: [
+      { label: "接听 answered", data: list.map((a) => a.answered), backgroundColor: "#0e7490" }] },
+    options: { maintainAspectRatio: false, animation: false, indexAxis: "y" },
+  });
+  table("agents-table", COLUMNS.agents, report.rows, report.formulas);
+}
+
+function renderIvr(report) {
+  const menus = Object.entries(report.nodes);
+  chart("ivr-chart", {
+    type: "bar",
+    data: { labels: menus.map(([m]) => m), datasets: [
+      { label: "进入 callers", data: menus.map(([, n]) => n.callers), backgroundColor: "#8250df" },
+      { label: "挂机 hung up", data: menus.map(([, n]) => n.hangups), backgroundColor: "#cf222e" }] },
+    options: { maintainAspectRatio: false, animation: false },
+  });
+  const t = document.getElementById("ivr-table");
+  t.querySelector("thead").replaceChildren(el("tr", {}, el("th", { text: "菜单 Menu" }),
+    el("th", { class: "num", text: "进入 Callers" }), el("th", { class: "num", text: "挂机 Hung up" }),
+    el("th", { text: "按键 Keys (t = 超时 timeout)" })));
+  t.querySelector("tbody").replaceChildren(...menus.map(([menu, n]) => el("tr", {},
+    el("td", { text: menu }), el("td", { class: "num", text: String(n.callers) }),
+    el("td", { class: "num", text: String(n.hangups) }),
+    el("td", { text: Object.entries(n.keys).map(([k, c]) => `${k}: ${c}`).join(" · ") }))));
+}
+
+function renderFormulas(formulas) {
+  document.getElementById("formula-list").replaceChildren(...Object.entries(formulas)
+    .flatMap(([key, text]) => [el("dt", { text: key }), el("dd", { text })]));
+}
+
+document.querySelectorAll("a.csv").forEach((a) => a.addEventListener("click", (ev) => {
+  if (!lastQuery) { ev.preventDefault(); return; }
+  const q = new URLSearchParams(lastQuery[a.dataset.report]);
+  q.set("format", "csv");
+  a.href = `/api/v1/reports/${a.dataset.report}?${q}`;
+}));
+
+document.getElementById("range").addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
+document.getElementById("sign-out").addEventListener("click", hotline.signOut);
+api("GET", "/api/v1/session").then((d) => {
+  document.getElementById("who").textContent = `${d.user.name} (${d.user.login})`;
+}).catch(() => {});
+api("GET", "/api/v1/queues").then((d) => {
+  const select = document.querySelector("#range select[name=queue]");
+  for (const q of d.queues) select.append(el("option", { value: q.queue, text: q.title }));
+}).catch(() => {});
+const form = document.getElementById("range");
+form.from.value = siteDay(-6);
+form.to.value = siteDay(0);
+load();
