@@ -253,8 +253,10 @@ class KpiService:
         of calls and the loop gets a turn between days."""
         rows: list[dict[str, Any]] = []
         totals: dict[str, tuple[list[CallRow], list[IntervalRow]]] = {}
+        starts: list[str] = []  # every day or interval of the range, for a chart's axis
         for day in self._days(first, last):
             spans = self._spans(day, by)
+            starts.extend(a.isoformat() for a, _ in spans)
             calls, intervals = await self.load(spans[0][0], spans[-1][1])
             calls = [c for c in calls if c.queue and (queue is None or c.queue == queue)]
             for q in sorted({c.queue for c in calls if c.queue}):
@@ -271,7 +273,7 @@ class KpiService:
                                      **queue_kpis(inside, intervals, threshold)})
             await asyncio.sleep(0)
         return {"from": first.isoformat(), "to": last.isoformat(), "by": by,
-                "zone": self.zone.key, "formulas": FORMULAS, "rows": rows,
+                "zone": self.zone.key, "formulas": FORMULAS, "buckets": starts, "rows": rows,
                 "totals": [{"queue": q, **queue_kpis(c, i, self.thresholds.get(
                     q, self.default_threshold))} for q, (c, i) in sorted(totals.items())]}
 

@@ -137,7 +137,8 @@ class AcdService:
                            "service_level_seconds": q.service_level_seconds,
                            **self.board.queue_summary(name), **self.tally.view(name),
                            "thresholds": q.wallboard.model_dump()})
-        return {"type": "wallboard", "at": self.board.clock(), "queues": queues,
+        return {"type": "wallboard", "at": self.board.clock(), "zone": self.board.zone.key,
+                "queues": queues,
                 "agents": self.board.agents_by_state()}
 
     # ------------------------------------------------------------------ operations

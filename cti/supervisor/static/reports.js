@@ -63,12 +63,15 @@ async function load() {
   showError(null);
   const f = document.getElementById("range");
   const queueParams = params({ by: f.by.value, ...(f.queue.value ? { queue: f.queue.value } : {}) });
-  lastQuery = { queues: queueParams, agents: params({}), ivr: params({}) };
+  const callParams = params({ limit: "50", ...(f.queue.value ? { queue: f.queue.value } : {}) });
+  lastQuery = { queues: queueParams, agents: params({}), ivr: params({}), calls: callParams };
   try {
-    const [queues, agents, ivr] = await Promise.all([
+    const [queues, agents, ivr, calls] = await Promise.all([
       api("GET", `/api/v1/reports/queues?${queueParams}`),
       api("GET", `/api/v1/reports/agents?${params({})}`),
-      api("GET", `/api/v1/reports/ivr?${params({})}`)]);
+      api("GET", `/api/v1/reports/ivr?${params({})}`),
+      api("GET", `/api/v1/calls?${callParams}`)]);
+    renderCalls(calls.calls);
     document.getElementById("zone").textContent = `时区 zone: ${queues.zone}`;
     renderQueues(queues, f.by.value);
     renderAgents(agents);
@@ -79,7 +82,7 @@ async function load() {
 
 function renderQueues(report, by) {
   // the chart: offered per bucket (all queues shown), answered and abandoned stacked, SL line
-  const buckets = [...new Set(report.rows.map((r) => r.from))].sort();
+  const buckets = report.buckets;  // every day or interval of the range, empty ones too
   const sum = (key) => buckets.map((b) => report.rows.filter((r) => r.from === b)
     .reduce((n, r) => n + (r[key] || 0), 0));
   const answered = sum("answered"), abandoned = sum("abandoned"), within = sum("answered_within_threshold");
@@ -137,6 +140,31 @@ function renderIvr(report) {
     el("td", { text: Object.entries(n.keys).map(([k, c]) => `${k}: ${c}`).join(" · ") }))));
 }
 
+const OUTCOME = { answered: "接通 answered", abandoned: "放弃 abandoned", ivr_only: "仅IVR IVR only",
+  callback_requested: "回拨 callback", failed: "失败 failed" };
+
+function endText(end) {
+  if (end.backfilled) return "补录 from Asterisk's ledger";
+  if (end.completed_from) return `补全 completed (${end.completed_from})`;
+  return end.observed ? "实时 observed" : "估计 estimated (AMI drop)";
+}
+
+function renderCalls(calls) {
+  document.querySelector("#calls-table tbody").replaceChildren(...calls.map((c) => el("tr",
+    { "data-call": c.linkedid },
+    el("td", { text: label(c.started_at, "min") }),
+    el("td", { text: `${c.caller_name || ""} ${c.caller_number}`.trim() }),
+    el("td", { text: c.ivr_path || "–" }),
+    el("td", { text: c.queues.join(" → ") || "–" }),
+    el("td", { text: c.agents.map((a) => `${a.agent} ${duration(a.seconds)}`).join(", ") || "–" }),
+    el("td", { class: "num", text: c.wait_seconds == null ? "–" : `${c.wait_seconds.toFixed(0)}s` }),
+    el("td", { text: OUTCOME[c.outcome] || c.outcome }),
+    el("td", { class: "num", text: c.holds ? `${c.holds} · ${duration(c.hold_seconds || 0)}` : "0" }),
+    el("td", { text: endText(c.end) }),
+    el("td", {}, c.recording ? el("audio", { controls: true, preload: "metadata",
+      src: c.recording.url, title: `${c.recording.seconds}s` }) : "–"))));
+}
+
 function renderFormulas(formulas) {
   document.getElementById("formula-list").replaceChildren(...Object.entries(formulas)
     .flatMap(([key, text]) => [el("dt", { text: key }), el("dd", { text })]));
@@ -146,7 +174,8 @@ document.querySelectorAll("a.csv").forEach((a) => a.addEventListener("click", (e
   if (!lastQuery) { ev.preventDefault(); return; }
   const q = new URLSearchParams(lastQuery[a.dataset.report]);
   q.set("format", "csv");
-  a.href = `/api/v1/reports/${a.dataset.report}?${q}`;
+  a.href = a.dataset.report === "calls" ? `/api/v1/calls?${q}`
+    : `/api/v1/reports/${a.dataset.report}?${q}`;
 }));
 
 document.getElementById("range").addEventListener("submit", (ev) => { ev.preventDefault(); load(); });

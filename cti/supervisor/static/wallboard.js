@@ -59,7 +59,7 @@ function render() {
   document.getElementById("total-available").textContent = all.available;
   document.getElementById("total-talking").textContent = all.on_call + all.on_hold + all.ringing;
   document.getElementById("clock").textContent =
-    new Date((now) * 1000).toLocaleTimeString("zh-CN", { hour12: false });
+    new Date(now * 1000).toLocaleTimeString("zh-CN", { hour12: false, timeZone: last.zone });
 }
 
 hotline.feed("/api/v1/wallboard/ws", (msg) => {
