@@ -21,6 +21,7 @@ from acd.schemas import (
 )
 from acd.services import AcdService, create_agent, update_agent
 from cti.bus import EventBus
+from cti.errors import FieldError
 from cti.web.parsing import body, query
 from cti.web.responses import csv_response, ok
 from cti.web.routes import ADMIN, DESK, SIGNED_IN, SUPERVISOR, Routes, desk_agent
@@ -109,8 +110,10 @@ AGENT_REPORT_COLUMNS = ["date", "agent", "answered", "aht_seconds", "occupancy",
 def _report_query(request: web.Request) -> ReportQuery:
     q = query(request, ReportQuery)
     q.check()
-    if q.queue is not None:
-        request.app[ACD].queue(q.queue)  # 404 unknown-queue, naming the queues there are
+    acd = request.app[ACD]
+    if q.queue is not None and q.queue not in acd.config.queues:
+        raise FieldError("queue", f"no queue {q.queue}; the queues: "
+                         f"{', '.join(sorted(acd.config.queues))}")
     return q
 
 
@@ -125,8 +128,8 @@ async def report_queues(request: web.Request) -> web.StreamResponse:
 
 async def report_agents(request: web.Request) -> web.StreamResponse:
     q = _report_query(request)
-    if q.agent is not None:
-        await request.app[ACD].state(q.agent)  # 404 agent-not-found
+    if q.agent is not None and await request.app[ACD].store.get(q.agent) is None:
+        raise FieldError("agent", f"no agent {q.agent}")
     report = await request.app[KPI].report_agents(q.date_from, q.date_to, q.agent)
     if q.format == "csv":
         rows = [{**r, **{s: r["seconds_by_state"].get(s, 0.0) for s in STATES}}
