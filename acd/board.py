@@ -324,7 +324,9 @@ class Board:
         for w in waiting.values():  # a caller with priority joins ahead of others
             if w.position >= c.position:
                 w.position += 1
+        call = self.calls.get(c.call_id) if self.calls else None
         waiting[c.call_id] = Waiting(c.call_id, c.queue, c.at, c.position,
+                                     priority=call.priority if call else 0,
                                      caller_number=c.caller_number, caller_name=c.caller_name)
         self._publish_queue(c.queue)
 
@@ -408,8 +410,10 @@ class Board:
             seen.setdefault(m.agent, {})[m.queue] = m.penalty
         waiting: dict[str, dict[str, Waiting]] = {q: {} for q in self.config.queues}
         for c in snapshot.callers:
+            call = self.calls.get(c.call_id) if self.calls else None
             waiting.setdefault(c.queue, {})[c.call_id] = Waiting(
                 c.call_id, c.queue, now - c.wait, c.position,
+                priority=call.priority if call else 0,
                 caller_number=c.caller_number, caller_name=c.caller_name)
         self.waiting = waiting
         for code, a in self.agents.items():

@@ -84,6 +84,7 @@ class Call:
     queue: str | None = None  # the queue it was routed to
     queues: list[str] = field(default_factory=list)  # every queue it joined, in order
     queued_at: float | None = None
+    priority: int = 0  # app_queue's QUEUE_PRIO the router gave (a VIP's is higher)
     agent: str | None = None  # app_queue member name
     agent_interface: str | None = None
     agent_channel: str | None = None
@@ -179,6 +180,7 @@ class Call:
             "agent": self.agent,
             "started_at": self.started_at,
             "queued_at": self.queued_at,
+            "priority": self.priority,
             "answered_at": self.answered_at,
             "ended_at": self.ended_at,
             "wait_seconds": self.wait_seconds,

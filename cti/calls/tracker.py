@@ -240,6 +240,8 @@ class CallTracker:
         elif stage == "routed":  # the IVR is done: its path and the caller's language
             call.ivr_path = msg.text("IvrPath", "")
             call.language = msg.text("IvrLanguage", "")  # "Language" is the channel's
+            prio = msg.text("QueuePriority", "")
+            call.priority = int(prio) if prio.isdigit() else 0
             self.bus.publish(ev.CALL_UPDATED, call)
 
     def _on_queue_join(self, msg: AmiMessage, at: float) -> None:

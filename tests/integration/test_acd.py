@@ -186,8 +186,8 @@ async def test_a_paused_agent_is_never_offered_a_call_and_a_vip_jumps_the_queue(
     await call("13800138888")  # the VIP joins ahead of 13900000002
     await wait_until(lambda: "13800138888" in joined, 10)
     assert joined["13900000002"] == 1 and joined["13800138888"] == 1
-    assert [w["caller_number"] for w in core.acd.queue("tv-zh")["callers"]] == [
-        "13800138888", "13900000002"]
+    assert [(w["caller_number"], w["priority"]) for w in core.acd.queue("tv-zh")["callers"]] \
+        == [("13800138888", 10), ("13900000002", 0)]  # as the agent board lists them
     await wait_until(lambda: len(answered) == 3, 40, "all three answered")
     assert answered == ["13900000001", "13800138888", "13900000002"]
     assert set(offered) == {"8302"}  # never the paused agent
