@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -76,7 +77,10 @@ CARD_CALLS = (select(*_CALL).where(CallRecord.customer_id == bindparam("customer
 
 class CrmService:
     def __init__(self, engine: AsyncEngine, *, local_area_code: str | None = None,
-                 today: Callable[[], dt.date] = dt.date.today) -> None:
+                 today: Callable[[], dt.date] = dt.date.today,
+                 zone: str = "Asia/Shanghai") -> None:
+        # the call log's days are the site's, and its times are given in its zone
+        self.zone = ZoneInfo(zone)
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         # reads without a transaction: no BEGIN and ROLLBACK round trips
         self.reader = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -179,16 +183,19 @@ class CrmService:
                 "disposition": r.disposition, "customer_id": r.customer_id,
                 "ticket_id": r.ticket_id, "hangup_cause": r.hangup_cause}
 
-    @staticmethod
-    def _call(r: Any) -> dict[str, Any]:
+    def _local(self, value: dt.datetime | None) -> str | None:
+        return None if value is None else value.astimezone(self.zone).isoformat()
+
+    def _call(self, r: Any) -> dict[str, Any]:
         """What the record knows of a call: who, when, the way through the IVR
         and the queues, each agent's share of the time, holds, the recording,
         and how its end was known."""
         extra = r.extra or {}
         return {"linkedid": r.linkedid, "caller_number": r.caller_number,
                 "caller_name": r.caller_name, "dialled": r.dialled,
-                "started_at": _iso(r.started_at), "answered_at": _iso(r.answered_at),
-                "ended_at": _iso(r.ended_at), "queue": r.queue, "agent": r.agent,
+                "started_at": self._local(r.started_at),
+                "answered_at": self._local(r.answered_at), "ended_at": self._local(r.ended_at),
+                "queue": r.queue, "agent": r.agent,
                 "wait_seconds": r.wait_seconds, "outcome": r.outcome,
                 "ivr_path": r.ivr_path, "language": r.language,
                 "ivr_fallback": bool(extra.get("ivr_fallback")),
@@ -273,12 +280,12 @@ class CrmService:
     # ------------------------------------------------------------------ call log
     def _calls_stmt(self, q: CallQuery) -> Select[CallRecord]:
         stmt = select(CallRecord)
-        if q.date_from:
+        if q.date_from:  # the site's days
             stmt = stmt.where(CallRecord.started_at >= dt.datetime.combine(
-                q.date_from, dt.time(), dt.UTC))
+                q.date_from, dt.time(), self.zone))
         if q.date_to:
             stmt = stmt.where(CallRecord.started_at < dt.datetime.combine(
-                q.date_to + dt.timedelta(days=1), dt.time(), dt.UTC))
+                q.date_to + dt.timedelta(days=1), dt.time(), self.zone))
         if q.queue:
             stmt = stmt.where(CallRecord.queue == q.queue)
         if q.agent:

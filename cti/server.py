@@ -181,7 +181,7 @@ def build_core(settings: Settings) -> Core:
                         max_overflow=settings.database_max_overflow,
                         pool_timeout=settings.database_pool_timeout)
     engine = database.engine
-    crm = CrmService(engine, local_area_code=settings.local_area_code)
+    crm = CrmService(engine, local_area_code=settings.local_area_code, zone=zone)
     cards = CallCards(crm)
     tickets = TicketService(engine, zone=zone)
     writer = CallRecordWriter(engine, settings.var_dir / "spool",

@@ -255,3 +255,26 @@ async def test_the_call_log_shows_the_calls_detail_and_the_csv_runs_no_formula(
     assert rows["9.1"]["agents"] == "8001:150.0 8002:90.0"
     assert rows["9.1"]["end"] == "estimated" and rows["9.2"]["end"] == "backfilled"
     assert rows["9.1"]["recording_seconds"] == "238.4" and rows["9.1"]["wait_seconds"] == "12.5"
+
+
+async def test_the_call_log_counts_the_sites_days_and_gives_times_in_its_zone(
+    client: TestClient[Any, Any], engine: AsyncEngine
+) -> None:
+    """A call at 07:30 in Hangzhou is 23:30 UTC the day before: it belongs to
+    the site's day, and its time reads +08:00."""
+    started = dt.datetime(2026, 11, 24, 23, 30, tzinfo=dt.UTC)
+    async with engine.begin() as conn:
+        await conn.execute(CallRecord.__table__.insert(), [
+            {"linkedid": "8.1", "caller_number": "13800000008", "caller_name": "早",
+             "dialled": "4008008000", "started_at": started, "answered_at": None,
+             "ended_at": started + dt.timedelta(minutes=1), "ivr_path": "", "language": "",
+             "queue": None, "agent": None, "wait_seconds": None, "outcome": "ivr_only",
+             "transfers": 0, "holds": 0, "hold_seconds": 0.0, "recording_file": None,
+             "recording_seconds": None, "extra": {}}])
+    site_day = await (await client.get("/api/v1/calls", params={
+        "from": "2026-11-25", "to": "2026-11-25"})).json()
+    assert [c["linkedid"] for c in site_day["calls"]] == ["8.1"]
+    assert site_day["calls"][0]["started_at"] == "2026-11-25T07:30:00+08:00"
+    utc_day = await (await client.get("/api/v1/calls", params={
+        "from": "2026-11-24", "to": "2026-11-24"})).json()
+    assert utc_day["calls"] == []
