@@ -5,6 +5,7 @@
 
 const { el, api, percent, duration } = hotline;
 const charts = {};
+let isAdmin = false;
 let lastQuery = null;
 
 function showError(err) {
@@ -72,6 +73,7 @@ async function load() {
       api("GET", `/api/v1/reports/ivr?${params({})}`),
       api("GET", `/api/v1/calls?${callParams}`)]);
     renderCalls(calls.calls);
+    if (isAdmin) renderAudit(await api("GET", `/api/v1/audit?${params({})}`));
     document.getElementById("zone").textContent = `时区 zone: ${queues.zone}`;
     renderQueues(queues, f.by.value);
     renderAgents(agents);
@@ -165,6 +167,13 @@ function renderCalls(calls) {
       src: c.recording.url, title: `${c.recording.seconds}s` }) : "–"))));
 }
 
+function renderAudit(report) {
+  document.querySelector("#audit-table tbody").replaceChildren(...report.entries.map((e) =>
+    el("tr", {}, el("td", { text: label(e.at, "min") }), el("td", { text: e.actor }),
+      el("td", { text: e.action }), el("td", { text: e.target }),
+      el("td", { text: JSON.stringify(e.details.request || e.details) })))));
+}
+
 function renderFormulas(formulas) {
   document.getElementById("formula-list").replaceChildren(...Object.entries(formulas)
     .flatMap(([key, text]) => [el("dt", { text: key }), el("dd", { text })]));
@@ -180,8 +189,10 @@ document.querySelectorAll("a.csv").forEach((a) => a.addEventListener("click", (e
 
 document.getElementById("range").addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
 document.getElementById("sign-out").addEventListener("click", hotline.signOut);
-api("GET", "/api/v1/session").then((d) => {
+const session = api("GET", "/api/v1/session").then((d) => {
   document.getElementById("who").textContent = `${d.user.name} (${d.user.login})`;
+  isAdmin = d.user.role === "admin";
+  document.getElementById("audit-report").hidden = !isAdmin;
 }).catch(() => {});
 api("GET", "/api/v1/queues").then((d) => {
   const select = document.querySelector("#range select[name=queue]");
@@ -190,4 +201,4 @@ api("GET", "/api/v1/queues").then((d) => {
 const form = document.getElementById("range");
 form.from.value = siteDay(-6);
 form.to.value = siteDay(0);
-load();
+session.then(load);
