@@ -178,7 +178,11 @@ async def test_a_recording_plays_in_the_reports_page(
         await wait_async(recorded, 30, "the call recorded and measured")
     page = await browser.new_page(viewport={"width": 1400, "height": 1600}, locale="zh-CN")
     try:
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
         await signed_in(page, site, "wang", "/reports")
+        await expect(page.locator("#calls-table tbody tr")).not_to_have_count(0)
+        await expect(page.locator("#action-error")).to_be_hidden()
         audio = page.locator(f'#calls-table tr[data-call="{call_id}"] audio')
         await expect(audio).to_have_count(1)
         duration = await audio.evaluate(
@@ -191,6 +195,7 @@ async def test_a_recording_plays_in_the_reports_page(
         await expect(page.locator("#queues-table tbody tr")).not_to_have_count(0)
         await expect(page.locator("#queues-table th").nth(5)).to_contain_text("服务水平")
         await expect(page.locator("#formula-list")).to_contain_text("answered within T s")
+        assert errors == []  # the page's script ran without an error
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "reports.png"), full_page=True)
     finally:

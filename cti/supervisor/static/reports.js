@@ -171,7 +171,7 @@ function renderAudit(report) {
   document.querySelector("#audit-table tbody").replaceChildren(...report.entries.map((e) =>
     el("tr", {}, el("td", { text: label(e.at, "min") }), el("td", { text: e.actor }),
       el("td", { text: e.action }), el("td", { text: e.target }),
-      el("td", { text: JSON.stringify(e.details.request || e.details) })))));
+      el("td", { text: JSON.stringify(e.details.request || e.details) }))));
 }
 
 function renderFormulas(formulas) {
