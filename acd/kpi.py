@@ -51,6 +51,8 @@ class CallRow(Protocol):
     def wait_seconds(self) -> float | None: ...
     @property
     def hold_seconds(self) -> float | None: ...
+    @property
+    def disposition(self) -> str | None: ...
 
 
 class IntervalRow(Protocol):
@@ -127,7 +129,17 @@ def queue_kpis(calls: Iterable[CallRow], intervals: Iterable[IntervalRow],
         "hold_seconds": round(sum(c.hold_seconds or 0.0 for c in answered), 1),
         "wrap_up_seconds": round(sum(wrap.get(c.linkedid, 0.0) for c in answered), 1),
         "longest_wait_seconds": max((c.wait_seconds or 0.0 for c in calls), default=0.0),
+        "dispositions": dispositions(calls),
     }
+
+
+def dispositions(calls: Iterable[CallRow]) -> dict[str, int]:
+    """How the agents closed the calls (the wrap-up's disposition), by count."""
+    out: dict[str, int] = {}
+    for c in calls:
+        if c.disposition:
+            out[c.disposition] = out.get(c.disposition, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def wrapup_by_call(intervals: Iterable[IntervalRow]) -> dict[str, float]:

@@ -24,6 +24,7 @@ class CallFacts:
     ended_at: dt.datetime
     wait_seconds: float | None
     hold_seconds: float | None
+    disposition: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,11 @@ class ReportRows:
     async def calls(self, start: dt.datetime, end: dt.datetime) -> list[CallFacts]:
         """The calls that started in ``[start, end)``."""
         async with self.engine.connect() as conn:
-            return [CallFacts(*r) for r in await conn.execute(
+            return [CallFacts(**r._asdict()) for r in await conn.execute(
                 select(CallRecord.linkedid, CallRecord.queue, CallRecord.agent,
                        CallRecord.outcome, CallRecord.started_at, CallRecord.answered_at,
-                       CallRecord.ended_at, CallRecord.wait_seconds, CallRecord.hold_seconds)
+                       CallRecord.ended_at, CallRecord.wait_seconds, CallRecord.hold_seconds,
+                       CallRecord.disposition)
                 .where(CallRecord.started_at >= start, CallRecord.started_at < end))]
 
     async def intervals(self, start: dt.datetime, end: dt.datetime) -> list[IntervalFacts]:

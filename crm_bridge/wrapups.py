@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -57,6 +57,13 @@ class WrapUps:
                 index_elements=["call_linkedid", "agent"], set_=values))
             row = (await conn.execute(select(CallWrapUp).where(
                 CallWrapUp.call_linkedid == call_id, CallWrapUp.agent == agent))).one()
+            # the call's record keeps what the agent decided (the latest wrap-up
+            # wins; a record not written yet takes it from here when it is)
+            change: dict[str, Any] = {"disposition": disposition}
+            if ticket_id is not None:
+                change["ticket_id"] = ticket_id
+            await conn.execute(update(CallRecord).where(CallRecord.linkedid == call_id)
+                               .values(**change))
         return {"id": row.id, "call_id": call_id, "agent": agent,
                 "disposition": row.disposition, "notes": row.notes,
                 "ticket_id": row.ticket_id, "customer_id": row.customer_id}

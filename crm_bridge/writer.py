@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_bridge.models import CallOutcome, CallRecord, CustomerPhone, Ticket
+from crm_bridge.models import CallOutcome, CallRecord, CallWrapUp, CustomerPhone, Ticket
 from crm_bridge.phones import normalize
 from crm_bridge.spool import Spool
 from cti.bus import Subscription
@@ -96,14 +96,17 @@ def _ts(value: float | None) -> dt.datetime | None:
 
 
 def row_of(record: dict[str, Any], customer_id: int | None,
-           ticket_id: int | None) -> dict[str, Any]:
-    """A spool line as a row of ``calls``."""
+           ticket_id: int | None, wrap: tuple[str, int | None] | None = None) -> dict[str, Any]:
+    """A spool line as a row of ``calls``; ``wrap``: the (disposition, ticket)
+    of a wrap-up saved while the call was still on."""
     row = {k: record.get(k) for k in FIELDS}
     row["started_at"] = _ts(record["started_at"])
     row["answered_at"] = _ts(record["answered_at"])
     row["ended_at"] = _ts(record["ended_at"])
     row["customer_id"] = customer_id
-    row["ticket_id"] = row["ticket_id"] or ticket_id
+    row["ticket_id"] = row["ticket_id"] or (wrap[1] if wrap else None) or ticket_id
+    if wrap is not None:
+        row["disposition"] = row["disposition"] or wrap[0]
     return row
 
 
@@ -245,7 +248,18 @@ class CallRecordWriter:
                 .group_by(Ticket.call_linkedid))
             for linkedid, ticket_id in result:
                 tickets[linkedid] = ticket_id
-            rows = [row_of(r, customers.get(number), tickets.get(r["linkedid"]))
+            # a wrap-up saved while the call was on: the latest agent's decision
+            wraps: dict[str, tuple[Any, str, int | None]] = {}
+            saved = await conn.execute(
+                select(CallWrapUp.call_linkedid, CallWrapUp.updated_at, CallWrapUp.disposition,
+                       CallWrapUp.ticket_id)
+                .where(CallWrapUp.call_linkedid.in_([r["linkedid"] for r in records])))
+            for linkedid, at, disposition, wrap_ticket in saved:
+                if linkedid not in wraps or at >= wraps[linkedid][0]:
+                    wraps[linkedid] = (at, disposition, wrap_ticket)
+            rows = [row_of(r, customers.get(number), tickets.get(r["linkedid"]),
+                           (wraps[r["linkedid"]][1], wraps[r["linkedid"]][2])
+                           if r["linkedid"] in wraps else None)
                     for r, number in zip(records, numbers, strict=True)]
             # RETURNING counts the rows really inserted, on both databases (a
             # batched INSERT's rowcount is -1 on asyncpg); a conflict returns none

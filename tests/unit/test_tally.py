@@ -27,6 +27,7 @@ class Row:
     ended_at: dt.datetime = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
     agent: str | None = None
     hold_seconds: float | None = 0.0
+    disposition: str | None = None
 
 
 class Clock:
