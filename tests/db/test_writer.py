@@ -143,6 +143,60 @@ async def test_spool_is_replayed_after_a_restart_without_doubles(
     assert (writer2.written, writer3.written) == (60, 0)  # the replayed ones were not new
 
 
+async def test_a_wrap_up_saved_during_the_call_is_on_the_record_when_it_is_written(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Two agents wrapped the call up while it was on: the later decision is kept."""
+    import datetime as dt
+
+    from crm_bridge.models import CallWrapUp
+
+    events = burst_events()
+    first = next(m.text("Linkedid") for m in events if m.name == "AgentConnect")
+    now = dt.datetime.now(dt.UTC)
+    async with engine.begin() as conn:
+        await conn.execute(CallWrapUp.__table__.insert(), [
+            {"call_linkedid": first, "agent": "8001", "disposition": "transferred",
+             "notes": "", "created_at": now, "updated_at": now},
+            {"call_linkedid": first, "agent": "8002", "disposition": "resolved", "notes": "",
+             "created_at": now, "updated_at": now + dt.timedelta(seconds=5)}])
+    bus = EventBus()
+    tracker = CallTracker(bus)
+    writer = CallRecordWriter(engine, tmp_path / "spool", records(bus))
+    for m in events:
+        tracker.handle(m)
+    await writer.spool_pending()
+    assert await writer.flush()
+    writer.close()
+    got = {r.linkedid: r.disposition for r in await rows(engine)}
+    assert got.pop(first) == "resolved"
+    assert set(got.values()) == {None}
+
+
+def test_calls_wrapped_up_before_the_upgrade_get_their_disposition(tmp_path: Path) -> None:
+    import sqlite3
+
+    from crm_bridge.migrate import upgrade
+
+    path = tmp_path / "old.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url, "0006")
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO calls (linkedid, caller_number, caller_name, dialled, started_at,"
+                   " ended_at, ivr_path, language, outcome, transfers, holds, extra) VALUES"
+                   " ('1.1', '', '', '', '2026-11-01 00:00:00', '2026-11-01 00:01:00', '', '',"
+                   " 'answered', 0, 0, '{}'), ('1.2', '', '', '', '2026-11-01 00:00:00',"
+                   " '2026-11-01 00:01:00', '', '', 'answered', 0, 0, '{}')")
+        db.execute("INSERT INTO call_wrapups (call_linkedid, agent, disposition, notes,"
+                   " created_at, updated_at) VALUES ('1.1', '8001', 'transferred', '',"
+                   " '2026-11-01 00:02:00', '2026-11-01 00:02:00'), ('1.1', '8002', 'resolved',"
+                   " '', '2026-11-01 00:03:00', '2026-11-01 00:03:00')")
+    upgrade(url)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT linkedid, disposition FROM calls ORDER BY linkedid"
+                          ).fetchall() == [("1.1", "resolved"), ("1.2", None)]
+
+
 async def test_a_ticket_opened_during_the_call_is_linked_when_the_record_is_written(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:

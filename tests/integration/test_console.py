@@ -25,7 +25,13 @@ from crm_bridge.schemas import CustomerIn, PhoneIn
 from crm_bridge.webhook import verify
 from cti.config.credentials import AmiCredentials
 from cti.server import Core, web_app
-from tests.integration.conftest import place_call, running_core, sim_phones, wait_until
+from tests.integration.conftest import (
+    place_call,
+    running_core,
+    sim_phones,
+    wait_async,
+    wait_until,
+)
 from tests.support.users import browser
 
 PASSWORD = "hotline-test-pw"
@@ -327,6 +333,14 @@ async def test_a_wrap_up_books_a_repair_visit_and_a_second_save_updates_a_ticket
             assert [(w.disposition, w.notes, w.ticket_id) for w in wraps] == [
                 ("ticket_updated", "客户改约下午", ticket["id"])]
             assert "客户来电改约下午" in events
+            # the call's record keeps the agent's last decision: the call log shows it
+            async def logged() -> Any:
+                calls = (await (await client.get("/api/v1/calls")).json())["calls"]
+                found = [c for c in calls if c["linkedid"] == call_id]
+                return found[0] if found and found[0]["disposition"] else None
+            logged_call = await wait_async(logged, 20, "the record with its disposition")
+            assert (logged_call["disposition"], logged_call["ticket_id"]) == (
+                "ticket_updated", ticket["id"])
             await feed.close()
         finally:
             await client.close()
