@@ -102,7 +102,8 @@ async def stats_intervals(request: web.Request) -> web.Response:
 QUEUE_REPORT_COLUMNS = ["from", "to", "queue", "offered", "answered", "abandoned",
                        "short_abandons", "answered_within_threshold", "threshold_seconds",
                        "service_level", "abandon_rate", "asa_seconds", "aht_seconds",
-                       "talk_seconds", "hold_seconds", "wrap_up_seconds", "longest_wait_seconds"]
+                       "talk_seconds", "hold_seconds", "wrap_up_seconds", "longest_wait_seconds",
+                       "dispositions"]
 STATES = ["available", "ringing", "on_call", "on_hold", "wrap_up", "paused"]
 AGENT_REPORT_COLUMNS = ["date", "agent", "answered", "aht_seconds", "occupancy", *STATES]
 
@@ -121,7 +122,9 @@ async def report_queues(request: web.Request) -> web.StreamResponse:
     q = _report_query(request)
     report = await request.app[KPI].report_queues(q.date_from, q.date_to, q.by, q.queue)
     if q.format == "csv":
-        return csv_response(report["rows"], QUEUE_REPORT_COLUMNS,
+        rows = [{**r, "dispositions": " ".join(f"{k}:{n}" for k, n in r["dispositions"].items())}
+                for r in report["rows"]]
+        return csv_response(rows, QUEUE_REPORT_COLUMNS,
                             f"queues-{q.date_from}-{q.date_to}-{q.by}.csv")
     return ok(report)
 

@@ -4,16 +4,8 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const STATE_LABEL = {
-  logged_out: "未签入 logged out", available: "空闲 available", ringing: "振铃 ringing",
-  on_call: "通话中 on a call", on_hold: "保持 on hold", wrap_up: "话后 wrap-up",
-  paused: "暂停 paused",
-};
-const CALL_LABEL = { ringing: "振铃 ringing", talking: "通话中 talking", wrap_up: "话后 wrap-up" };
-const KIND_LABEL = { repair: "维修", installation: "安装", maintenance: "保养",
-  consultation: "咨询", complaint: "投诉" };
-const CATEGORY_LABEL = { air_conditioner: "空调", refrigerator: "冰箱", washing_machine: "洗衣机",
-  television: "电视", water_heater: "热水器" };
+// labels come from the one catalogue (common.js: hotline.label)
+const label = (kind, code) => hotline.label(kind, code);
 
 let me = null;        // {code, name}
 let agent = null;     // the ACD's view of this agent
@@ -41,7 +33,7 @@ async function api(method, path, body) {
 function showError(err) {
   const el = $("#action-error");
   if (!err) { el.hidden = true; return; }
-  el.textContent = err.message;
+  el.textContent = hotline.errorText(err);
   el.hidden = false;
 }
 
@@ -93,7 +85,7 @@ function showAgent(view) {
   agent = view;
   const st = $("#state");
   st.dataset.state = view.state;
-  text(st, STATE_LABEL[view.state] || view.state);
+  text(st, label("state", view.state));
   if (view.state === "paused" && view.reason) st.textContent += ` · ${view.reason}`;
   const out = view.state === "logged_out";
   $("#acd-login").hidden = !out;
@@ -169,7 +161,7 @@ function clearOffer() {
 function setCallState(state) {
   offer.state = state;
   $("#pop").dataset.state = state;
-  text($("#pop-state"), CALL_LABEL[state] || state);
+  text($("#pop-state"), label("call_state", state));
   $("#wrapup").hidden = state === "ringing";  // notes can be typed while talking
   $("#controls").hidden = state === "ringing";
   const talking = state === "talking";
@@ -274,10 +266,11 @@ function showOffer(o) {
       const w = document.createElement("span");
       w.className = a.in_warranty ? "warranty-in" : "warranty-out";
       w.textContent = a.in_warranty ? `在保 ${a.warranty_days_left} 天` : "过保 expired";
-      return row([CATEGORY_LABEL[a.category] || a.category, a.model, a.purchase_date, w]);
+      return row([label("category", a.category), a.model, a.purchase_date, w]);
     }), "—");
     fill($("#tickets"), (card.open_tickets || []).map((t) =>
-      row([t.id, KIND_LABEL[t.kind] || t.kind, t.status, t.summary])), "无 none");
+      row([t.id, label("ticket_kind", t.kind), label("ticket_status", t.status), t.summary])),
+    "无 none");
     fill($("#calls"), (card.last_calls || []).map((r) =>
       row([fmtTime(r.started_at), r.queue, r.agent, r.outcome])), "无 none");
   }
@@ -309,7 +302,7 @@ async function prepareWrapUp(card) {
   toggleTicket(false);
   const appl = f.appliance_id;
   appl.replaceChildren(new Option("—", ""), ...(card.appliances || []).map((a) =>
-    new Option(`${CATEGORY_LABEL[a.category] || a.category} ${a.model}`, a.id)));
+    new Option(`${label("category", a.category)} ${a.model}`, a.id)));
   if (outlets === null) {
     outlets = await api("GET", "/api/v1/outlets").then((d) => d.outlets).catch(() => []);
   }
@@ -362,4 +355,12 @@ setInterval(() => {  // the wrap-up countdown from the ACD's view
   }
 }, 500);
 
-start();
+// the code lists (pause reasons, dispositions, ticket kinds) from the catalogue
+function fillCodeLists() {
+  for (const select of document.querySelectorAll("select[data-codes]")) {
+    select.replaceChildren(...hotline.codes(select.dataset.codes).map(
+      (code) => new Option(label(select.dataset.codes, code), code)));
+  }
+}
+
+hotline.ready.then(() => { fillCodeLists(); start(); });

@@ -36,7 +36,9 @@ const COLUMNS = {
     ["abandoned", "放弃 Abandoned"], ["short_abandons", "短放弃 Short"],
     ["service_level", "服务水平 SL", percent], ["abandon_rate", "放弃率 Abandon", percent],
     ["asa_seconds", "ASA", (v) => v == null ? "–" : `${v.toFixed(1)}s`],
-    ["aht_seconds", "AHT", (v) => v == null ? "–" : duration(v)]],
+    ["aht_seconds", "AHT", (v) => v == null ? "–" : duration(v)],
+    ["dispositions", "结果 Dispositions", (d) => Object.entries(d || {})
+      .map(([k, n]) => `${hotline.label("disposition", k)} ${n}`).join(" · ") || "–"]],
   agents: [["date", "日期 Date"], ["agent", "坐席 Agent"], ["answered", "接听 Answered"],
     ["aht_seconds", "AHT", (v) => v == null ? "–" : duration(v)],
     ["occupancy", "占用率 Occupancy", percent]],
@@ -45,7 +47,7 @@ const COLUMNS = {
 function table(id, columns, rows, formulas) {
   const t = document.getElementById(id);
   t.querySelector("thead").replaceChildren(el("tr", {}, ...columns.map(([key, title]) =>
-    el("th", { class: key === "queue" || key === "agent" || key === "date" ? null : "num",
+    el("th", { class: ["queue", "agent", "date", "dispositions"].includes(key) ? null : "num",
       title: formulas && formulas[key] ? formulas[key] : null }, title,
       formulas && formulas[key] ? el("span", { class: "formula", text: formulas[key].split(" · ")[0] }) : null))));
   t.querySelector("tbody").replaceChildren(...rows.map((r) => el("tr", {},
@@ -142,8 +144,6 @@ function renderIvr(report) {
     el("td", { text: Object.entries(n.keys).map(([k, c]) => `${k}: ${c}`).join(" · ") }))));
 }
 
-const OUTCOME = { answered: "接通 answered", abandoned: "放弃 abandoned", ivr_only: "仅IVR IVR only",
-  callback_requested: "回拨 callback", failed: "失败 failed" };
 
 function endText(end) {
   if (end.backfilled) return "补录 from Asterisk's ledger";
@@ -160,7 +160,7 @@ function renderCalls(calls) {
     el("td", { text: c.queues.join(" → ") || "–" }),
     el("td", { text: c.agents.map((a) => `${a.agent} ${duration(a.seconds)}`).join(", ") || "–" }),
     el("td", { class: "num", text: c.wait_seconds == null ? "–" : `${c.wait_seconds.toFixed(0)}s` }),
-    el("td", { text: OUTCOME[c.outcome] || c.outcome }),
+    el("td", { text: hotline.label("outcome", c.outcome) }),
     el("td", { class: "num", text: c.holds ? `${c.holds} · ${duration(c.hold_seconds || 0)}` : "0" }),
     el("td", { text: endText(c.end) }),
     el("td", {}, c.recording ? el("audio", { controls: true, preload: "metadata",
@@ -201,4 +201,4 @@ api("GET", "/api/v1/queues").then((d) => {
 const form = document.getElementById("range");
 form.from.value = siteDay(-6);
 form.to.value = siteDay(0);
-session.then(load);
+Promise.all([session, hotline.ready]).then(load);

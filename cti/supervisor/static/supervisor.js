@@ -29,7 +29,7 @@ async function act(path, body) {
 
 function pauseControl(a) {
   const select = el("select", { "aria-label": "暂停原因 pause reason", "data-action": "reason" },
-    ...Object.entries(hotline.labels.pause).map(([v, t]) => el("option", { value: v, text: t,
+    ...hotline.codes("pause").map((v) => el("option", { value: v, text: label("pause", v),
       selected: v === (chosen.get(a.agent) || "break") })));
   select.addEventListener("change", () => chosen.set(a.agent, select.value));
   const pause = el("button", { type: "button", text: "暂停 Pause", "data-action": "pause",
@@ -143,9 +143,9 @@ api("GET", "/api/v1/session").then((d) => {
   document.getElementById("who").textContent = `${d.user.name} (${d.user.login})`;
 }).catch(() => {});
 api("GET", "/api/v1/status").then((d) => { skew = d.time - Date.now() / 1000; }).catch(() => {});
-hotline.feed("/api/v1/acd/ws", onMessage, (up) => {
+hotline.ready.then(() => hotline.feed("/api/v1/acd/ws", onMessage, (up) => {
   const link = document.getElementById("link");
   link.dataset.up = up ? "yes" : "no";
   link.textContent = up ? "实时 live" : "重新连接中 reconnecting";
-});
+}));
 setInterval(tick, 1000);

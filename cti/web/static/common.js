@@ -22,11 +22,32 @@ const hotline = (() => {
     return data;
   }
 
+  // the one catalogue of codes and error ids, both languages (catalogue.json);
+  // pages start once it is here (hotline.ready)
+  let catalogue = {};
+  const ready = fetch("/static/web/catalogue.json", { credentials: "same-origin" })
+    .then((r) => r.json()).then((c) => { catalogue = c; }).catch(() => {});
+
+  function texts(kind, code) {
+    return catalogue[kind] && catalogue[kind][code];
+  }
+
+  // "空闲 available": the Chinese, then the English
+  function label(kind, code) {
+    const t = texts(kind, code);
+    return t ? `${t.zh} ${t.en}` : (code == null ? "" : String(code));
+  }
+
+  // an error as the page says it: the catalogue's words for its id (the id is
+  // the contract), then what the server said of this case
   function errorText(err) {
     const id = err.body && err.body.error && err.body.error.id;
-    const ZH = { "sign-in-failed": "工号/账号或密码错误", "too-many-attempts": "失败次数过多，请稍后再试",
-      "forbidden": "无权执行", "not-signed-in": "请重新登录" };
-    return (ZH[id] ? ZH[id] + " · " : "") + err.message;
+    const t = id && texts("error", id);
+    const fields = err.body && err.body.error && err.body.error.details
+      && err.body.error.details.fields;
+    const detail = fields && fields.length
+      ? fields.map((f) => `${f.field}: ${f.message}`).join("; ") : err.message;
+    return t ? `${t.zh} · ${t.en} — ${detail}` : detail;
   }
 
   function toSignIn() {
@@ -81,21 +102,10 @@ const hotline = (() => {
     return node;
   }
 
-  // one catalogue of the codes the pages show, in both languages
-  const labels = {
-    state: { logged_out: "未签入 logged out", available: "空闲 available", ringing: "振铃 ringing",
-      on_call: "通话中 on a call", on_hold: "保持 on hold", wrap_up: "话后 wrap-up",
-      paused: "暂停 paused" },
-    pause: { break: "小休 break", lunch: "午餐 lunch", training: "培训 training",
-      meeting: "会议 meeting", after_call_work: "事后处理 after-call work" },
-    spy: { listen: "监听 listen", whisper: "耳语 whisper", barge: "强插 barge" },
-  };
-  function label(kind, code) {
-    return (labels[kind] && labels[kind][code]) || (code == null ? "" : String(code));
-  }
+  function codes(kind) { return Object.keys(catalogue[kind] || {}); }
 
   function percent(ratio) { return ratio == null ? "–" : `${(ratio * 100).toFixed(1)}%`; }
 
-  return { api, errorText, toSignIn, signOut, feed, duration, since, el, labels, label,
-    percent };
+  return { api, errorText, toSignIn, signOut, feed, duration, since, el, label, codes,
+    percent, ready };
 })();
