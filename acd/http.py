@@ -170,6 +170,34 @@ async def my_pause(request: web.Request) -> web.Response:
     return ok(await request.app[ACD].pause(desk_agent(request), data.reason))
 
 
+async def my_day(request: web.Request) -> web.Response:
+    """The signed-in agent's own day: their figures, and when their last call
+    ended (the console ticks the time since)."""
+    agent = desk_agent(request)
+    day = await request.app[KPI].agent_day(agent)
+    live = request.app[ACD].live(agent)
+    day["last_call_at"] = request.app[ACD].board.agent(agent).last_call_at
+    day["calls_today_live"] = live["calls_today"]
+    return ok(day)
+
+
+async def colleagues(request: web.Request) -> web.Response:
+    """Who the agent can pass a call to: every signed-in agent with their live
+    state, available ones first, and whether a transfer to them would be taken
+    (the same rule the call controls apply: available, and not yourself)."""
+    me = desk_agent(request)
+    out = []
+    for a in await request.app[ACD].agents():
+        if a["state"] == "logged_out":
+            continue
+        ok_to = a["state"] == "available" and a["agent"] != me
+        out.append({"agent": a["agent"], "name": a["name"], "state": a["state"],
+                    "reason": a["reason"], "transferable": ok_to,
+                    "why_not": None if ok_to else "you" if a["agent"] == me else a["state"]})
+    out.sort(key=lambda a: (not a["transferable"], a["agent"]))
+    return ok({"agents": out, "count": len(out)})
+
+
 async def my_logout(request: web.Request) -> web.Response:
     return ok(await request.app[ACD].logout(desk_agent(request)))
 
@@ -205,3 +233,5 @@ def add_routes(app: web.Application, bus: EventBus, acd: AcdService, kpi: KpiSer
     r.post("/api/v1/console/acd/pause", my_pause, DESK)
     r.post("/api/v1/console/acd/logout", my_logout, DESK)
     r.post("/api/v1/console/acd/unpause", my_unpause, DESK)
+    r.get("/api/v1/console/acd/day", my_day, DESK)  # the agent's own day, nobody else's
+    r.get("/api/v1/console/acd/colleagues", colleagues, DESK)  # the transfer picker

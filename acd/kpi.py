@@ -248,6 +248,24 @@ class KpiService:
         return {"window": window, "from": start.isoformat(), "to": end.isoformat(),
                 "agents": [agent_kpis(a, calls, intervals) for a in codes]}
 
+    async def agent_day(self, agent: str, now: dt.datetime | None = None) -> dict[str, Any]:
+        """One agent's own day so far (site time): calls answered, AHT, talk,
+        hold and pause time, from the records and their state intervals."""
+        now = now or dt.datetime.now(dt.UTC)
+        start, end = window_bounds("today", now, self.zone)
+        calls, intervals = await self.load(start, end)
+        mine = [c for c in calls if c.agent == agent and c.outcome == "answered"]
+        kpis = agent_kpis(agent, calls, intervals)
+        by_state = kpis["seconds_by_state"]
+        return {"agent": agent, "from": start.isoformat(), "to": end.isoformat(),
+                "answered": kpis["answered"], "aht_seconds": kpis["aht_seconds"],
+                "talk_seconds": round(sum(talk_seconds(c) for c in mine), 1),
+                "hold_seconds": round(sum(c.hold_seconds or 0.0 for c in mine), 1),
+                "pause_seconds": by_state.get("paused", 0.0),
+                "wrap_up_seconds": by_state.get("wrap_up", 0.0),
+                "occupancy": kpis["occupancy"],
+                "dispositions": dispositions(c for c in calls if c.agent == agent)}
+
     # ------------------------------------------------------------------ reports
     def _days(self, first: dt.date, last: dt.date) -> list[dt.date]:
         return [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]

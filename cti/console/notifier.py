@@ -7,7 +7,7 @@ websocket (cti/console/http.py) sends that agent's messages only:
     hello           on (re)connect: the agent's state and current card
     pop             the card, as the phone rings (state ringing / talking / wrap_up)
     pop.gone        the ring ended unanswered, or the caller hung up first
-    call.connected  the agent answered
+    call.connected  the agent answered (when, and the caller's final wait)
     call.ended      the call is over for the agent (the card stays for the wrap-up)
     pop.closed      the wrap-up is saved, or the card dismissed
     agent           the agent's ACD state changed (the ACD's ``acd.agent.<code>``)
@@ -57,8 +57,12 @@ class ConsoleNotifier:
     def gone(self, agent: str, call_id: str, reason: str) -> None:
         self.push(agent, {"type": "pop.gone", "call_id": call_id, "reason": reason})
 
-    def connected(self, agent: str, call_id: str) -> None:
-        self.push(agent, {"type": "call.connected", "call_id": call_id})
+    def connected(self, agent: str, call_id: str, *, answered_at: float,
+                  waited_seconds: float | None) -> None:
+        """The agent answered: the talk timer starts at ``answered_at``; the
+        caller's wait is final."""
+        self.push(agent, {"type": "call.connected", "call_id": call_id,
+                          "answered_at": answered_at, "waited_seconds": waited_seconds})
 
     def ended(self, agent: str, call_id: str, reason: str) -> None:
         self.push(agent, {"type": "call.ended", "reason": reason, "call_id": call_id})

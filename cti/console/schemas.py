@@ -35,8 +35,10 @@ class ScreenPop:
     """The caller's card on the console of the agent whose phone rings: who
     calls (the service database's card: customer, appliances, open tickets,
     last calls), what they did before (IVR path, language, queue, wait), and
-    what earlier agents noted. ``event_at``: Asterisk's time of the ring;
-    ``received_at``: when the server had it."""
+    what earlier agents noted. ``waited_seconds``: the caller's wait from the
+    first time they joined a queue (as the call record counts it): so far while
+    the phone rings, final once the agent answers. ``event_at``: Asterisk's
+    time of the ring; ``received_at``: when the server had it."""
 
     call_id: str
     agent: str
@@ -51,6 +53,8 @@ class ScreenPop:
     notes: list[dict[str, Any]]
     event_at: float
     received_at: float
+    # the agent answered at (None: still ringing); the wait then is final
+    answered_at: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

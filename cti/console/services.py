@@ -68,6 +68,16 @@ class WrapUpRecords(Protocol[W]):
     async def agents_of(self, call_id: str) -> set[str]: ...
 
 
+def waited(call: Call, at: float) -> float:
+    """The caller's wait as the call record counts it: from the first time
+    they joined a queue until the call was answered (or, still ringing, until
+    ``at``); 0 for a call that never queued."""
+    if call.queued_at is None:
+        return 0.0
+    end = call.answered_at if call.answered_at is not None else at
+    return round(max(0.0, end - call.queued_at), 1)
+
+
 @dataclass
 class Offer:
     agent: str
@@ -132,12 +142,17 @@ class ScreenPops:
             if offer.leg:
                 self._legs[offer.leg] = agent
 
-    def _talking(self, offer: Offer) -> None:
+    def _talking(self, offer: Offer, at: float) -> None:
         offer.state = "talking"
         self.answered[(offer.call_id, offer.agent)] = None
         while len(self.answered) > 5000:
             self.answered.popitem(last=False)
-        self.notifier.connected(offer.agent, offer.call_id)
+        call = self.tracker.get(offer.call_id)
+        wait = waited(call, at) if call is not None else None
+        if offer.pop is not None:  # a console opened later shows the final wait too
+            offer.pop = dataclasses.replace(offer.pop, answered_at=at, waited_seconds=(
+                wait if wait is not None else offer.pop.waited_seconds))
+        self.notifier.connected(offer.agent, offer.call_id, answered_at=at, waited_seconds=wait)
 
     def _over(self, offer: Offer, reason: str) -> None:
         """The call is over for this agent: the card stays for the wrap-up."""
@@ -169,7 +184,7 @@ class ScreenPops:
             call_id=call.call_id, agent=offer.agent, queue=queue,
             caller_number=call.caller_number, caller_name=call.caller_name, card=card,
             ivr_path=call.ivr_path, language=call.language,
-            waited_seconds=round(call.wait_seconds or 0.0, 1), queued_at=call.queued_at,
+            waited_seconds=waited(call, event_at), queued_at=call.queued_at,
             notes=list(self.notes.get(call.call_id, [])), event_at=event_at,
             received_at=received_at)
         offer.sent_at = time.time()
@@ -214,7 +229,7 @@ class ScreenPops:
     def on_connected(self, topic: str, e: AgentLegEvent) -> None:
         offer = self._queue_offer(e) if e.via_queue else self._transfer_offer(e)
         if offer is not None:
-            self._talking(offer)
+            self._talking(offer, e.at)
 
     def on_released(self, topic: str, e: AgentLegEvent) -> None:
         """app_queue is done with the member."""

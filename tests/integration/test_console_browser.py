@@ -99,7 +99,8 @@ async def test_a_call_pops_the_card_in_the_browser_and_the_wrap_up_ticket_is_sav
             await form.locator("input[name=make_ticket]").check()
             await form.locator("input[name=summary]").fill("洗衣机脱水异响")
             await form.locator("textarea[name=notes]").fill("客户周末在家")
-            await form.locator("select[name=appliance_id]").select_option(label="洗衣机 washing machine XQG100")
+            await form.locator("select[name=appliance_id]").select_option(
+                label="洗衣机 washing machine XQG100")
             await form.locator("button[type=submit]").click()
             await expect(pop).to_be_hidden(timeout=5_000)
 

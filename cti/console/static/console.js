@@ -12,6 +12,10 @@ let agent = null;     // the ACD's view of this agent
 let offer = null;     // the card on screen
 let socket = null;
 let outlets = null;
+// the card's clocks: the caller's wait (ticking while the phone rings, final
+// once answered), the talk since the agent answered, the time on hold
+const clock = { queuedAt: null, waited: null, answeredAt: null, holdSince: null, held: 0,
+  skew: 0 };
 
 async function api(method, path, body) {
   const opts = { method, headers: {}, credentials: "same-origin" };
@@ -141,12 +145,31 @@ function handle(msg) {
       showAgent(msg.agent);
       if (msg.offer) showOffer(msg.offer); else if (offer && offer.state === "ringing") clearOffer();
       break;
-    case "agent": showAgent(msg.agent); break;
+    case "agent": showAgent(msg.agent); followHold(msg.agent); break;
     case "pop": showOffer(msg); break;
     case "pop.gone": if (offer && offer.call_id === msg.call_id) clearOffer(); break;
-    case "call.connected": if (offer && offer.call_id === msg.call_id) setCallState("talking"); break;
-    case "call.ended": if (offer && offer.call_id === msg.call_id) setCallState("wrap_up"); break;
-    case "pop.closed": if (offer && offer.call_id === msg.call_id) clearOffer(); break;
+    case "call.connected":
+      if (offer && offer.call_id === msg.call_id) {
+        loadPicker();
+        clock.answeredAt = msg.answered_at;
+        if (msg.waited_seconds != null) clock.waited = msg.waited_seconds;
+        setCallState("talking");
+        tick();
+      }
+      break;
+    case "call.ended":
+      if (offer && offer.call_id === msg.call_id) {
+        endHold(Date.now() / 1000 + clock.skew);
+        clock.endedAt = Date.now() / 1000 + clock.skew;
+        setCallState("wrap_up");
+        tick();
+        setTimeout(loadDay, 1500);  // the call's record is written within a second
+      }
+      break;
+    case "pop.closed":
+      if (offer && offer.call_id === msg.call_id) clearOffer();
+      loadDay();  // the wrap-up's disposition is on the call now
+      break;
   }
 }
 
@@ -158,6 +181,39 @@ function clearOffer() {
   $("#pop").dataset.callId = "";
 }
 
+// on hold, off hold: the agent's state says (the ACD sees the call's hold)
+function followHold(view) {
+  if (!offer || !["talking", "on_hold"].includes(offer.state)) return;
+  if (view.state === "on_hold" && offer.state === "talking") {
+    clock.holdSince = view.since;
+    setCallState("on_hold");
+  } else if (view.state === "on_call" && offer.state === "on_hold") {
+    endHold(view.since);
+    setCallState("talking");
+  }
+  tick();
+}
+
+function endHold(at) {
+  if (clock.holdSince != null) clock.held += Math.max(0, at - clock.holdSince);
+  clock.holdSince = null;
+}
+
+function tick() {
+  if (!offer) return;
+  const now = Date.now() / 1000 + clock.skew;
+  const wait = clock.waited != null && offer.state !== "ringing" ? clock.waited
+    : clock.queuedAt != null ? now - clock.queuedAt : (clock.waited || 0);
+  text($("#pop-wait"), fmtSeconds(wait));
+  const end = clock.endedAt || now;
+  $("#pop-talk-box").hidden = clock.answeredAt == null;
+  if (clock.answeredAt != null) text($("#pop-talk"), fmtSeconds(end - clock.answeredAt));
+  const held = clock.held + (clock.holdSince != null ? end - clock.holdSince : 0);
+  $("#pop-hold-box").hidden = held <= 0 && clock.holdSince == null;
+  text($("#pop-hold"), fmtSeconds(held));
+}
+setInterval(tick, 1000);
+
 function setCallState(state) {
   offer.state = state;
   $("#pop").dataset.state = state;
@@ -165,9 +221,11 @@ function setCallState(state) {
   $("#wrapup").hidden = state === "ringing";  // notes can be typed while talking
   $("#controls").hidden = state === "ringing";
   const talking = state === "talking";
-  for (const el of ["#btn-hold", "#btn-hangup", "#transfer-form"]) $(el).hidden = !talking;
-  $("#btn-unhold").hidden = true;
-  $("#consulting").hidden = true;
+  $("#btn-hold").hidden = !talking;
+  $("#btn-unhold").hidden = state !== "on_hold";
+  $("#btn-hangup").hidden = !(talking || state === "on_hold");
+  $("#transfer-form").hidden = !talking;
+  $("#consulting").hidden = state !== "consulting";
   $("#btn-dismiss").hidden = state !== "wrap_up";
 }
 
@@ -192,15 +250,102 @@ $("#transfer-form").addEventListener("submit", async (ev) => {
   const body = { to: f.to.value, target: f.target.value.trim(),
     notes: $("#wrapup").notes.value.trim() };
   const done = await control(how, body);
+  if (done && body.to === "number") rememberNumber(body.target);
   if (done && how === "consult") {
+    setCallState("consulting");
     $("#consulting").hidden = false;
     f.hidden = true;
     $("#btn-hold").hidden = true;
   }
 });
+// ---------------------------------------------------------------- the picker
+// Queues with their waiting callers, colleagues with their live state
+// (available first), recent outside numbers; typing filters. What the API
+// would refuse is shown before the click: a busy or paused colleague, yourself.
+const NUMBER = /^\+?\d{3,20}$/;
+let picker = { queues: [], agents: [] };
+
+function recentNumbers() {
+  try { return JSON.parse(localStorage.getItem(`hotline.recent.${me && me.code}`) || "[]"); }
+  catch (err) { return []; }
+}
+
+function rememberNumber(number) {
+  const list = [number, ...recentNumbers().filter((n) => n !== number)].slice(0, 8);
+  localStorage.setItem(`hotline.recent.${me && me.code}`, JSON.stringify(list));
+}
+
+async function loadPicker() {
+  try {
+    const [q, a] = await Promise.all([api("GET", "/api/v1/queues"),
+      api("GET", "/api/v1/console/acd/colleagues")]);
+    picker = { queues: q.queues, agents: a.agents };
+  } catch (err) { showError(err); }
+  renderPicker();
+}
+
+function choose(to, target) {
+  const f = $("#transfer-form");
+  f.to.value = to;
+  f.target.value = target;
+  for (const li of document.querySelectorAll("#picker-list li")) {
+    li.setAttribute("aria-selected", li.dataset.to === to && li.dataset.target === target ? "true" : "false");
+  }
+}
+
+function pickItem(to, target, title, detail, refusal) {
+  const li = document.createElement("li");
+  li.dataset.to = to;
+  li.dataset.target = target;
+  li.setAttribute("role", "option");
+  if (refusal) li.setAttribute("aria-disabled", "true");
+  const main = document.createElement("span");
+  main.textContent = title;
+  const side = document.createElement("span");
+  side.className = refusal ? "why-not" : "muted";
+  side.textContent = refusal || detail;
+  li.append(main, side);
+  li.addEventListener("click", () => {
+    if (refusal) { showError(new Error(`不能转接 cannot transfer: ${refusal}`)); return; }
+    showError(null);
+    choose(to, target);
+  });
+  return li;
+}
+
+function renderPicker() {
+  const q = $("#picker-filter").value.trim().toLowerCase();
+  const hit = (...texts) => !q || texts.some((t) => String(t || "").toLowerCase().includes(q));
+  const items = [];
+  for (const queue of picker.queues) {
+    if (hit(queue.queue, queue.title)) {
+      items.push(pickItem("queue", queue.queue, `队列 ${queue.title}`,
+        `${queue.waiting} 等待 waiting · ${queue.agents_available} 空闲 free`));
+    }
+  }
+  for (const a of picker.agents) {
+    if (hit(a.agent, a.name)) {
+      const why = a.transferable ? null
+        : a.why_not === "you" ? "这是您自己 that is you" : label("state", a.state);
+      items.push(pickItem("agent", a.agent, `坐席 ${a.name} ${a.agent}`, label("state", a.state), why));
+    }
+  }
+  for (const n of recentNumbers()) {
+    if (hit(n)) items.push(pickItem("number", n, `外线 ${n}`, "最近 recent"));
+  }
+  const typed = $("#picker-filter").value.trim();
+  if (NUMBER.test(typed) && !recentNumbers().includes(typed)) {
+    items.push(pickItem("number", typed, `外线 ${typed}`, "拨打 dial out"));
+  }
+  $("#picker-list").replaceChildren(...items);
+}
+
+$("#picker-filter").addEventListener("input", renderPicker);
+$("#picker-filter").addEventListener("focus", loadPicker);
+
 $("#btn-complete").addEventListener("click", () => control("consult/complete"));
 $("#btn-cancel").addEventListener("click", async () => {
-  if (await control("consult/cancel")) setCallState("talking");
+  if (await control("consult/cancel")) { setCallState("talking"); $("#transfer-form").hidden = false; }
 });
 $("#btn-dismiss").addEventListener("click", async () => {
   if (!offer) return;
@@ -241,7 +386,12 @@ function showOffer(o) {
   $("#pop-vip").hidden = !(c && c.vip);
   text($("#pop-number"), card.number_display || o.caller_number);
   text($("#pop-queue"), o.queue);
-  text($("#pop-wait"), fmtSeconds(o.waited_seconds || 0));
+  if (fresh) {
+    Object.assign(clock, { queuedAt: o.queued_at, waited: o.waited_seconds,
+      answeredAt: o.answered_at || null, holdSince: null, held: 0, endedAt: null,
+      skew: o.sent_at ? o.sent_at - Date.now() / 1000 : 0 });
+  }
+  tick();
   text($("#pop-lang"), o.language === "en" ? "English" : o.language === "zh" ? "中文" : "—");
   text($("#pop-ivr"), o.ivr_path || "—");
   setCallState(o.state || "ringing");
@@ -355,6 +505,51 @@ setInterval(() => {  // the wrap-up countdown from the ACD's view
   }
 }, 500);
 
+// ---------------------------------------------------------------- my day
+// The agent's own figures (their calls, nobody else's), read at start and
+// after each call; the time since the last call ticks.
+let lastCallAt = null;
+
+async function loadDay() {
+  try {
+    const [day, calls] = await Promise.all([api("GET", "/api/v1/console/acd/day"),
+      api("GET", "/api/v1/calls?limit=8")]);
+    text($("#day-answered"), day.answered);
+    text($("#day-aht"), day.aht_seconds == null ? "–" : fmtSeconds(day.aht_seconds));
+    text($("#day-talk"), fmtSeconds(day.talk_seconds));
+    text($("#day-hold"), fmtSeconds(day.hold_seconds));
+    text($("#day-pause"), fmtSeconds(day.pause_seconds));
+    lastCallAt = day.last_call_at;
+    $("#day-calls tbody").replaceChildren(...calls.calls.map((c) => row([
+      fmtTime(c.started_at), `${c.caller_name || ""} ${c.caller_number}`.trim(), c.queue || "–",
+      c.disposition ? label("disposition", c.disposition) : "—"])));
+    tickDay();
+  } catch (err) { if (err.status !== 401) showError(err); }
+}
+
+function tickDay() {
+  text($("#day-since"), lastCallAt ? fmtSeconds(Date.now() / 1000 + clock.skew - lastCallAt) : "–");
+}
+setInterval(tickDay, 1000);
+
+// ---------------------------------------------------------------- keyboard
+// The answer-side actions without the mouse: shown on their buttons.
+const KEYS = { h: "#btn-hold", r: "#btn-unhold", x: "#btn-hangup" };
+document.addEventListener("keydown", (ev) => {
+  if (!ev.altKey || ev.ctrlKey || ev.metaKey) return;
+  const key = ev.key.toLowerCase();
+  if (KEYS[key]) {
+    const b = $(KEYS[key]);
+    if (b && !b.hidden && !$("#pop").hidden) { ev.preventDefault(); b.click(); }
+  } else if (key === "t" && !$("#transfer-form").hidden) {
+    ev.preventDefault();
+    $("#picker-filter").focus();
+  } else if (key === "s" && !$("#wrapup").hidden) {
+    ev.preventDefault();
+    $("#wrapup").requestSubmit();
+  }
+});
+
 // the code lists (pause reasons, dispositions, ticket kinds) from the catalogue
 function fillCodeLists() {
   for (const select of document.querySelectorAll("select[data-codes]")) {
@@ -363,4 +558,4 @@ function fillCodeLists() {
   }
 }
 
-hotline.ready.then(() => { fillCodeLists(); start(); });
+hotline.ready.then(() => { fillCodeLists(); start(); loadDay(); });
