@@ -60,13 +60,32 @@ MODELS = {
     ApplianceCategory.WATER_HEATER: ["EC6002-MC3", "JSQ25-13WS5", "ES60H-GM5"],
     ApplianceCategory.KITCHEN_HOOD: ["CXW-200-E900", "CXW-260-JQ01"],
 }
+# what goes wrong with each kind of appliance, and what is installed: a
+# ticket's summary fits the appliance it is about
+C = ApplianceCategory
+FAULTS = {
+    C.AIR_CONDITIONER: ["空调不制冷", "空调外机漏水", "空调制热效果差", "空调显示E1故障码"],
+    C.REFRIGERATOR: ["冰箱冷藏室结霜", "冰箱不制冷", "冰箱压缩机噪音大", "冰箱门封条漏气"],
+    C.WASHING_MACHINE: ["洗衣机脱水异响", "洗衣机门锁打不开", "洗衣机不进水", "洗衣机漏水"],
+    C.TV: ["电视无信号", "电视黑屏有声音", "电视遥控失灵", "电视画面有竖线"],
+    C.WATER_HEATER: ["热水器不加热", "热水器漏水", "热水器显示E3故障码", "热水器水温忽高忽低"],
+    C.KITCHEN_HOOD: ["油烟机吸力变小", "油烟机噪音大", "油烟机漏油", "油烟机按键失灵"],
+}
+INSTALLS = {
+    C.AIR_CONDITIONER: ["新购空调上门安装", "空调移机"], C.REFRIGERATOR: ["冰箱送货安装"],
+    C.WASHING_MACHINE: ["洗衣机安装与进水管更换"], C.TV: ["电视挂架安装", "电视调试"],
+    C.WATER_HEATER: ["热水器安装"], C.KITCHEN_HOOD: ["油烟机安装"],
+}
+NAMES = {C.AIR_CONDITIONER: "空调", C.REFRIGERATOR: "冰箱", C.WASHING_MACHINE: "洗衣机",
+         C.TV: "电视", C.WATER_HEATER: "热水器", C.KITCHEN_HOOD: "油烟机"}
 SUMMARIES = {
-    TicketKind.REPAIR: ["空调不制冷", "冰箱冷藏室结霜", "洗衣机脱水异响", "电视无信号",
-                        "热水器不加热", "油烟机吸力变小", "空调外机漏水", "洗衣机门锁打不开"],
-    TicketKind.INSTALLATION: ["新购空调上门安装", "热水器安装", "油烟机安装", "电视挂架安装"],
-    TicketKind.CONSULTATION: ["保修政策咨询", "遥控器使用咨询", "节能模式设置", "配件购买咨询"],
-    TicketKind.COMPLAINT: ["维修师傅迟到", "安装后墙面未清理", "多次维修未解决", "收费标准不清"],
-    TicketKind.FOLLOW_UP: ["维修完成回访", "安装完成回访"],
+    TicketKind.REPAIR: FAULTS,
+    TicketKind.INSTALLATION: INSTALLS,
+    TicketKind.CONSULTATION: {c: [f"{n}保修政策咨询", f"{n}节能模式设置", f"{n}配件购买咨询"]
+                              for c, n in NAMES.items()},
+    TicketKind.COMPLAINT: {c: [f"{n}维修师傅迟到", f"{n}多次维修未解决", f"{n}收费标准不清"]
+                           for c, n in NAMES.items()},
+    TicketKind.FOLLOW_UP: {c: [f"{n}维修完成回访", f"{n}安装完成回访"] for c, n in NAMES.items()},
 }
 AGENTS = [("8001", "林晓"), ("8002", "赵敏"), ("8003", "陈静"), ("8004", "王磊"), ("8005", "周洁"),
           ("8006", "孙鹏")]
@@ -142,9 +161,10 @@ def _ticket(rng: random.Random, c: Customer, now: dt.datetime, outlet_ids: list[
         path.append(TicketStatus.CANCELLED)
     created = now - dt.timedelta(days=rng.randint(1, 90), hours=rng.randint(0, 23))
     agent = rng.choice(AGENTS)[0]
+    appliance = rng.choice(c.appliances)  # the ticket is about one of theirs, and fits it
+    summary = rng.choice(SUMMARIES[kind][ApplianceCategory(appliance.category)])
     t = Ticket(kind=kind.value, status=path[-1].value, customer_id=c.id,
-               appliance_id=rng.choice(c.appliances).id, summary=rng.choice(SUMMARIES[kind]),
-               created_by=agent, created_at=created)
+               appliance_id=appliance.id, summary=summary, created_by=agent, created_at=created)
     t.history.append(TicketEvent(at=created, actor=agent, action="created",
                                  to_status=TicketStatus.NEW.value))
     at = created

@@ -153,7 +153,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                      "`hotline demo start` makes them")
     try:
         asyncio.run(run_simulator(settings, agents=args.agents, rate=args.calls_per_minute,
-                                  duration=args.duration, talk=args.talk, passwords=passwords))
+                                  duration=args.duration, talk=args.talk, passwords=passwords,
+                                  ring=args.ring, no_answer=args.no_answer))
     except AmiAuthError as exc:
         return _fail(EXIT_AMI_AUTH, str(exc))
     except AmiError as exc:
@@ -434,6 +435,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--calls-per-minute", type=float, default=6.0)
     m.add_argument("--duration", type=float, default=0.0, help="seconds; 0 runs until stopped")
     m.add_argument("--talk", type=float, default=20.0, help="seconds each simulated agent talks")
+    m.add_argument("--ring", type=float, default=4.0,
+                   help="seconds a simulated agent's phone rings before it answers")
+    m.add_argument("--no-answer", type=int, default=10, choices=range(0, 101),
+                   metavar="PERCENT", help="rings nobody picks up (re-offered to the next)")
     m.add_argument("--passwords", type=Path,
                    help="'login password' lines for the agents (default: the demo's)")
     m.set_defaults(func=cmd_simulate)

@@ -13,6 +13,7 @@ hotline's real callers; about a third are customers of the service database
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from pathlib import Path
@@ -130,8 +131,11 @@ async def known_callers(settings: Settings, limit: int = 60) -> list[tuple[str, 
 
 
 async def run_simulator(settings: Settings, *, agents: int, rate: float, duration: float,
-                        talk: float, passwords: dict[str, str],
-                        seed: int | None = None) -> None:
+                        talk: float, passwords: dict[str, str], ring: float = 4.0,
+                        no_answer: int = 10, seed: int | None = None) -> None:
+    """``ring``: seconds a simulated agent's phone rings before it is picked
+    up (so the screen pop is seen ringing); ``no_answer``: the percentage of
+    rings nobody picks up (the queue then offers the caller to the next)."""
     conn = AmiConnection(settings.ami_host, settings.ami_port, settings.ami_username,
                          ami_secret(settings))
     await conn.start()
@@ -145,6 +149,8 @@ async def run_simulator(settings: Settings, *, agents: int, rate: float, duratio
     exts = [8001 + i for i in range(agents)]
     customers = await known_callers(settings)
     await actions.setvar("SIM_AGENT_TALK", str(int(talk)))
+    await actions.setvar("SIM_AGENT_RING", str(int(ring)) if ring > 0 else "")
+    await actions.setvar("SIM_AGENT_NOANSWER", str(int(no_answer)) if no_answer > 0 else "")
     for ext in exts:  # until the server answers (it may still be starting)
         for _ in range(30):
             if await api.acd(str(ext), "login", {"device": agent_interface(ext)}) in (
@@ -193,5 +199,8 @@ async def run_simulator(settings: Settings, *, agents: int, rate: float, duratio
             task.cancel()
         for ext in exts:
             await api.acd(str(ext), "logout")
+        for name in ("SIM_AGENT_RING", "SIM_AGENT_NOANSWER"):  # Asterisk as it was
+            with contextlib.suppress(AmiError):
+                await actions.setvar(name, "")
         await api.close()
         await conn.close()

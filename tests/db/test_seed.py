@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from crm_bridge.models import (
     TICKET_TRANSITIONS,
+    ApplianceCategory,
     Customer,
     CustomerPhone,
     Ticket,
@@ -58,6 +59,17 @@ async def test_demo_data_follows_the_ticket_rules(engine: AsyncEngine) -> None:
             assert (t.closed_at is not None) == (status in (TicketStatus.CLOSED,
                                                             TicketStatus.CANCELLED))
         assert (await s.execute(select(func.count()).select_from(Customer))).scalar_one() == 80
+        # every ticket is about one of the customer's appliances, and its fault fits it
+        # (a customer who owns only a kitchen hood has no "热水器不加热")
+        from crm_bridge.models import Appliance
+        from crm_bridge.seed import NAMES
+
+        owned = {a.id: a for a in (await s.execute(select(Appliance))).scalars().all()}
+        for t in tickets:
+            appliance = owned[t.appliance_id]
+            assert appliance.customer_id == t.customer_id, t.id
+            name = NAMES[ApplianceCategory(appliance.category)]
+            assert name in t.summary, (t.summary, appliance.category)
 
 
 def test_demo_agents_have_skills_the_queues_know() -> None:
