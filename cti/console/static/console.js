@@ -326,7 +326,9 @@ function renderPicker() {
   for (const a of picker.agents) {
     if (hit(a.agent, a.name)) {
       const why = a.transferable ? null
-        : a.why_not === "you" ? "这是您自己 that is you" : label("state", a.state);
+        : a.why_not === "you" ? "这是您自己 that is you"
+          : a.state === "paused" && a.reason ? `${label("state", a.state)} · ${label("pause", a.reason)}`
+            : label("state", a.state);
       items.push(pickItem("agent", a.agent, `坐席 ${a.name} ${a.agent}`, label("state", a.state), why));
     }
   }
