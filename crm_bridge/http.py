@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from crm_bridge.accounts import Accounts
+from crm_bridge.dnc import DoNotCallList
 from crm_bridge.recordings import Recordings
 from crm_bridge.schemas import (
     AuditQuery,
@@ -22,6 +23,8 @@ from crm_bridge.schemas import (
     CustomerIn,
     CustomerPatch,
     CustomerQuery,
+    DoNotCallIn,
+    PageQuery,
     TicketAssign,
     TicketClose,
     TicketIn,
@@ -45,6 +48,7 @@ TICKETS: web.AppKey[TicketService] = web.AppKey("tickets")
 ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts")
 ZONE: web.AppKey[ZoneInfo] = web.AppKey("crm_zone")
 RECORDINGS: web.AppKey[Recordings] = web.AppKey("recordings")
+DNC: web.AppKey[DoNotCallList] = web.AppKey("do_not_call")
 
 CSV_COLUMNS = ["linkedid", "started_at", "answered_at", "ended_at", "caller_number",
                "caller_name", "dialled", "queue", "queues", "agent", "agents", "wait_seconds",
@@ -198,6 +202,32 @@ async def audit_log(request: web.Request) -> web.Response:
     return ok({"entries": entries, "count": len(entries)})
 
 
+# ---------------------------------------------------------------------- do-not-call
+async def list_dnc(request: web.Request) -> web.Response:
+    q = query(request, PageQuery)
+    entries, total = await request.app[DNC].entries(q.limit, q.offset)
+    return ok({"numbers": entries, "count": len(entries), "total": total})
+
+
+async def add_dnc(request: web.Request) -> web.Response:
+    data = await body(request, DoNotCallIn)
+    return ok(await request.app[DNC].add(data.number, data.reason, user(request).login),
+              status=201)
+
+
+async def import_dnc(request: web.Request) -> web.Response:
+    """A CSV (``number[,reason]`` per line) as the body: all or nothing."""
+    if request.content_type not in ("text/csv", "text/plain"):
+        raise FieldError("body", "send the list as text/csv")
+    text = await request.text()
+    return ok(await request.app[DNC].import_csv(text, user(request).login), status=201)
+
+
+async def remove_dnc(request: web.Request) -> web.Response:
+    await request.app[DNC].remove(request.match_info["number"])
+    return ok({"removed": request.match_info["number"]})
+
+
 async def recording(request: web.Request) -> web.FileResponse:
     """The call's recording, for supervisors; HTTP Range lets the browser's
     player seek without fetching the whole file."""
@@ -207,9 +237,10 @@ async def recording(request: web.Request) -> web.FileResponse:
 
 
 def add_routes(app: web.Application, crm: CrmService, tickets: TicketService,
-               accounts: Accounts, zone: str, recordings: Recordings) -> None:
+               accounts: Accounts, zone: str, recordings: Recordings,
+               dnc: DoNotCallList) -> None:
     app[CRM], app[TICKETS], app[ACCOUNTS], app[ZONE] = crm, tickets, accounts, ZoneInfo(zone)
-    app[RECORDINGS] = recordings
+    app[RECORDINGS], app[DNC] = recordings, dnc
     r = Routes(app)
     # the archive: agents look customers up and open work orders during calls
     r.get("/api/v1/customers", search_customers, SIGNED_IN)
@@ -231,3 +262,8 @@ def add_routes(app: web.Application, crm: CrmService, tickets: TicketService,
     r.post("/api/v1/users", add_user, ADMIN, audit="user.add")
     r.patch("/api/v1/users/{login}", update_user, ADMIN, audit="user.update")
     r.get("/api/v1/audit", audit_log, ADMIN)
+    # numbers never called out to: supervisors keep the list, each change audited
+    r.get("/api/v1/do-not-call", list_dnc, SUPERVISOR)
+    r.post("/api/v1/do-not-call", add_dnc, SUPERVISOR, audit="dnc.add")
+    r.post("/api/v1/do-not-call/import", import_dnc, SUPERVISOR, audit="dnc.import")
+    r.delete("/api/v1/do-not-call/{number}", remove_dnc, SUPERVISOR, audit="dnc.remove")

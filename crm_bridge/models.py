@@ -293,6 +293,18 @@ class UserSession(Base):
     __table_args__ = (Index("ix_user_sessions_user_id", "user_id"),)
 
 
+class DoNotCall(Base):
+    """A number the hotline never calls out to (callbacks, follow-ups,
+    campaigns), whoever asks; kept by its normalised form."""
+
+    __tablename__ = "do_not_call"
+
+    number: Mapped[str] = mapped_column(String(20), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    added_by: Mapped[str] = mapped_column(String(40))
+    added_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class AuditEntry(Base):
     """One thing a supervisor or admin did to someone else: forced a pause or
     a logout, listened to a call, managed a user. Written, never edited."""

@@ -63,3 +63,13 @@ def display(number: str) -> str:
         rest = number[area:]
         return f"{number[:area]} {rest[:4]} {rest[4:]}"
     return number
+
+
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_LANDLINE = re.compile(r"^0[1-9]\d{8,10}$")  # 0 + area code (2-3 digits) + 7-8 digits
+
+
+def is_chinese(number: str) -> bool:
+    """A normalised number a call can be placed to in China: a mobile
+    (1[3-9] + 9 digits) or a landline with its area code (0 + 9 to 11 digits)."""
+    return bool(_MOBILE.match(number) or _LANDLINE.match(number))

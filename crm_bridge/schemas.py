@@ -173,3 +173,14 @@ class AuditQuery(_Strict):
     limit: int = Field(500, ge=1, le=5000)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# ---------------------------------------------------------------------- do-not-call
+class DoNotCallIn(_Strict):
+    number: str = Field(min_length=3, max_length=30)
+    reason: str = Field("", max_length=200)
+
+
+class PageQuery(_Strict):
+    limit: int = Field(500, ge=1, le=5000)
+    offset: int = Field(0, ge=0)

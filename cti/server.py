@@ -52,6 +52,7 @@ from crm_bridge.accounts import Accounts
 from crm_bridge.agents import AgentDirectory
 from crm_bridge.cards import CallCards
 from crm_bridge.db import Database, Engine, describe
+from crm_bridge.dnc import DoNotCallList
 from crm_bridge.intervals import IntervalWriter
 from crm_bridge.recordings import Recordings
 from crm_bridge.reports import ReportRows
@@ -120,6 +121,7 @@ class Core:
     accounts: Accounts
     spy: SpyService
     recordings: Recordings
+    dnc: DoNotCallList
     notifier: ConsoleNotifier
     pops: ScreenPops
     controls: CallControls
@@ -226,6 +228,7 @@ def build_core(settings: Settings) -> Core:
                 spy=SpyService(actions, tracker, acd_service, accounts),
                 recordings=Recordings(engine, settings.effective_recordings_dir,
                                       settings.recording_retention_days),
+                dnc=DoNotCallList(engine, local_area_code=settings.local_area_code),
                 notifier=notifier, pops=pops,
                 controls=controls,
                 wrap_up=WrapUp(pops, WrapUps(engine, tickets)), poster=poster,
@@ -446,7 +449,8 @@ def web_app(core: Core) -> App:
     cti.web.live.add_routes(app, core.bus, core.tracker)
     cti.web.sessions.add_routes(app, core.sessions)
     crm_bridge.http.add_routes(app, core.crm, core.tickets, core.accounts,
-                               core.settings.site_timezone, core.recordings)
+                               core.settings.site_timezone, core.recordings,
+                               core.dnc)
     acd.http.add_routes(app, core.bus, core.acd, core.kpi)
     ivr.http.add_routes(app, core.ivr_report)
     cti.console.http.add_routes(app, core.bus, core.pops, core.wrap_up, core.controls, core.acd)

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_bridge.accounts import Accounts
+from crm_bridge.dnc import DoNotCallList
 from crm_bridge.http import add_routes
 from crm_bridge.models import Appliance, CallRecord, Customer, CustomerPhone, Ticket
 from crm_bridge.recordings import Recordings
@@ -38,7 +39,8 @@ async def client(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[TestClien
     web_sessions.add_routes(app, sessions)
     add_routes(app, CrmService(engine, local_area_code="0571", today=lambda: TODAY),
                    TicketService(engine), accounts, "Asia/Shanghai",
-                   Recordings(engine, tmp_path / "recordings", 90))
+                   Recordings(engine, tmp_path / "recordings", 90),
+                   DoNotCallList(engine, local_area_code="0571"))
     async with await bearer(TestServer(app), sessions, accounts) as c:
         yield c
 
@@ -278,3 +280,37 @@ async def test_the_call_log_counts_the_sites_days_and_gives_times_in_its_zone(
     utc_day = await (await client.get("/api/v1/calls", params={
         "from": "2026-11-24", "to": "2026-11-24"})).json()
     assert utc_day["calls"] == []
+
+
+async def test_the_do_not_call_list_by_hand_and_by_csv_all_or_nothing(
+    client: TestClient[Any, Any]
+) -> None:
+    resp = await client.post("/api/v1/do-not-call", json={"number": "+86 138-0013-8000",
+                                                           "reason": "客户要求"})
+    assert resp.status == 201 and (await resp.json())["number"] == "13800138000"
+    for bad in ("12345", "abc", "+1 415 555 0100", "0000000000"):
+        resp = await client.post("/api/v1/do-not-call", json={"number": bad})
+        err = (await resp.json())["error"]
+        assert resp.status == 422 and err["details"]["fields"][0]["field"] == "number", bad
+    broken = "number,reason\n13900139000,不要回访\nnot-a-number,x\n0571 8888 1234\n1,2,3\n"
+    resp = await client.post("/api/v1/do-not-call/import", data=broken.encode(),
+                             headers={"Content-Type": "text/csv"})
+    err = (await resp.json())["error"]
+    assert resp.status == 422 and err["id"] == "invalid-csv"
+    assert [p["line"] for p in err["details"]["lines"]] == [3, 5]
+    listed = await (await client.get("/api/v1/do-not-call")).json()
+    assert [n["number"] for n in listed["numbers"]] == ["13800138000"]  # nothing imported
+    good = "\ufeffnumber,reason\n13900139000,不要回访\n0571 8888 1234\n+86 139 0013 9000,again\n"
+    resp = await client.post("/api/v1/do-not-call/import", data=good.encode(),
+                             headers={"Content-Type": "text/csv"})
+    assert resp.status == 201 and (await resp.json()) == {"imported": 3, "numbers": 2}
+    listed = await (await client.get("/api/v1/do-not-call")).json()
+    assert {n["number"]: n["reason"] for n in listed["numbers"]} == {
+        "13800138000": "客户要求", "13900139000": "again", "057188881234": ""}
+    resp = await client.delete("/api/v1/do-not-call/13800138000")
+    assert resp.status == 200
+    resp = await client.delete("/api/v1/do-not-call/13800138000")
+    assert resp.status == 404 and (await resp.json())["error"]["id"] == "not-on-list"
+    resp = await client.post("/api/v1/do-not-call/import", data=b"",
+                             headers={"Content-Type": "text/csv"})
+    assert resp.status == 422

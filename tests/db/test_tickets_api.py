@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_bridge.accounts import Accounts
+from crm_bridge.dnc import DoNotCallList
 from crm_bridge.http import add_routes
 from crm_bridge.models import (
     Appliance,
@@ -73,7 +74,8 @@ async def client(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[TestClien
     web_sessions.add_routes(app, sessions)
     add_routes(app, CrmService(engine, today=lambda: NOW.date()),
                    TicketService(engine, zone="Asia/Shanghai", now=lambda: NOW), accounts,
-                   "Asia/Shanghai", Recordings(engine, tmp_path / "recordings", 90))
+                   "Asia/Shanghai", Recordings(engine, tmp_path / "recordings", 90),
+                   DoNotCallList(engine, local_area_code="0571"))
     async with await bearer(TestServer(app), sessions, accounts) as c:
         yield c
 
