@@ -26,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -291,6 +292,74 @@ class UserSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column()
 
     __table_args__ = (Index("ix_user_sessions_user_id", "user_id"),)
+
+
+class CallbackKind(enum.StrEnum):
+    KEEP_PLACE = "keep_place"  # the caller asked to be called back, keeping their place
+    ABANDONED = "abandoned"  # the caller gave up after waiting long
+    FOLLOW_UP = "follow_up"  # after a repair or installation (回访)
+
+
+class CallbackStatus(enum.StrEnum):
+    WAITING = "waiting"  # to be called (now or at next_attempt_at)
+    DIALLING = "dialling"  # a call is being placed: no second one
+    DONE = "done"  # reached
+    FAILED = "failed"  # the attempts are spent
+    DROPPED = "dropped"  # not needed any more (the number got through by itself)
+
+
+OPEN_CALLBACK = ("waiting", "dialling")
+
+
+class Callback(Base):
+    """A call the hotline owes a customer. At most one open per number: a
+    second trigger for the same number finds the open one."""
+
+    __tablename__ = "callbacks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(10), default=CallbackStatus.WAITING.value)
+    queue: Mapped[str | None] = mapped_column(String(40))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    joined_at: Mapped[dt.datetime | None] = mapped_column()  # the place it keeps
+    call_linkedid: Mapped[str | None] = mapped_column(String(64))  # the call it came from
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column()
+    last_outcome: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column()
+
+    __table_args__ = (
+        _check_in("kind", CallbackKind),
+        _check_in("status", CallbackStatus),
+        Index("uq_callbacks_open_number", "number", unique=True,
+              sqlite_where=text("status IN ('waiting', 'dialling')"),
+              postgresql_where=text("status IN ('waiting', 'dialling')")),
+        Index("ix_callbacks_status_next", "status", "next_attempt_at"),
+    )
+
+
+class CallbackAttempt(Base):
+    """One try to reach a callback's customer, and how it ended. Written,
+    never edited after it ends."""
+
+    __tablename__ = "callback_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    callback_id: Mapped[int] = mapped_column(ForeignKey("callbacks.id", ondelete="CASCADE"))
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column()
+    # answered, no_answer, busy, failed, refused_dnc, outside_hours
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    agent: Mapped[str | None] = mapped_column(String(20))
+    call_linkedid: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_callback_attempts_callback_id", "callback_id"),)
 
 
 class DoNotCall(Base):

@@ -1,0 +1,95 @@
+"""The callbacks the hotline owes, in the service database.
+
+At most one open callback per number (a partial unique index on the number
+while the callback is waiting or dialling), so however many triggers race for
+one number — an abandoned call, a "press 1", a follow-up — they find one
+entry. A callback is claimed for dialling by a conditional update (waiting ->
+dialling): of two claimers only one wins, so one number is never dialled twice
+at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from crm_bridge.models import OPEN_CALLBACK, Callback, CallbackStatus, utcnow
+
+
+def callback_json(c: Callback) -> dict[str, Any]:
+    return {"id": c.id, "number": c.number, "kind": c.kind, "status": c.status,
+            "queue": c.queue, "priority": c.priority, "joined_at": c.joined_at,
+            "call_id": c.call_linkedid, "ticket_id": c.ticket_id, "attempts": c.attempts,
+            "next_attempt_at": c.next_attempt_at, "last_outcome": c.last_outcome,
+            "note": c.note, "created_at": c.created_at, "closed_at": c.closed_at}
+
+
+class Callbacks:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def open(self, number: str, kind: str, *, queue: str | None = None,
+                   priority: int = 0, joined_at: dt.datetime | None = None,
+                   call_id: str | None = None, ticket_id: int | None = None,
+                   note: str = "", due_at: dt.datetime | None = None
+                   ) -> tuple[dict[str, Any], bool]:
+        """A callback for ``number``; ``(entry, True)`` if made now, ``(the open
+        one, False)`` if the number has one already (it keeps the earlier place)."""
+        now = utcnow()
+        entry = Callback(number=number, kind=kind, status=CallbackStatus.WAITING.value,
+                         queue=queue, priority=priority, joined_at=joined_at,
+                         call_linkedid=call_id, ticket_id=ticket_id, attempts=0,
+                         next_attempt_at=due_at, note=note, created_at=now, updated_at=now)
+        try:
+            async with self.sessions.begin() as s:
+                s.add(entry)
+            return callback_json(entry), True
+        except IntegrityError:
+            async with self.sessions.begin() as s:
+                found = (await s.execute(select(Callback).where(
+                    Callback.number == number, Callback.status.in_(OPEN_CALLBACK))
+                    .with_for_update())).scalar_one_or_none()
+                if found is None:  # closed in between: open anew
+                    s.add(entry)
+                    await s.flush()
+                    return callback_json(entry), True
+                if joined_at is not None and (found.joined_at is None
+                                              or joined_at < found.joined_at):
+                    found.joined_at, found.updated_at = joined_at, now
+                return callback_json(found), False
+
+    async def drop_open(self, number: str, why: str) -> int:
+        """The number got through by itself: its waiting callback is not needed
+        (one being dialled is left to finish). Returns how many were dropped."""
+        now = utcnow()
+        async with self.sessions.begin() as s:
+            rows = (await s.execute(
+                update(Callback).where(Callback.number == number,
+                                       Callback.status == CallbackStatus.WAITING.value)
+                .values(status=CallbackStatus.DROPPED.value, closed_at=now, updated_at=now,
+                        note=why[:200]).returning(Callback.id))).all()
+        return len(rows)
+
+    async def claim(self, callback_id: int) -> bool:
+        """Waiting -> dialling, if it still waits: True for the one claimer that
+        wins (the others get False and place no call)."""
+        async with self.sessions.begin() as s:
+            won = (await s.execute(
+                update(Callback).where(Callback.id == callback_id,
+                                       Callback.status == CallbackStatus.WAITING.value)
+                .values(status=CallbackStatus.DIALLING.value, updated_at=utcnow())
+                .returning(Callback.id))).first()
+        return won is not None
+
+    async def entries(self, statuses: tuple[str, ...] = OPEN_CALLBACK,
+                      limit: int = 500) -> list[dict[str, Any]]:
+        async with self.sessions() as s:
+            rows = (await s.execute(select(Callback).where(Callback.status.in_(statuses))
+                                    .order_by(Callback.priority.desc(),
+                                              Callback.joined_at, Callback.id)
+                                    .limit(limit))).scalars().all()
+        return [callback_json(c) for c in rows]
