@@ -81,6 +81,9 @@ class QueueDefaults(_Strict):
     service_level_seconds: int = Field(default=20, ge=1, le=600)
     wallboard: Thresholds = Field(default_factory=Thresholds)
     recording: Recording = "all"
+    # a caller who hangs up after waiting more than this many seconds is owed a
+    # callback (null: none)
+    callback_after_abandon: int | None = Field(default=None, ge=0, le=3600)
 
 
 class QueueSpec(_Strict):
@@ -96,6 +99,7 @@ class QueueSpec(_Strict):
     service_level_seconds: int | None = Field(None, ge=1, le=600)
     wallboard: Thresholds | None = None  # None: the defaults'
     recording: Recording | None = None
+    callback_after_abandon: int | None = Field(default=-1, ge=-1, le=3600)  # -1: the default's
 
 
 class Queue(_Strict):
@@ -114,6 +118,7 @@ class Queue(_Strict):
     service_level_seconds: int
     wallboard: Thresholds
     recording: Recording
+    callback_after_abandon: int | None
 
     @property
     def first_max_penalty(self) -> int | None:
@@ -173,6 +178,8 @@ class AcdConfig(_Strict):
             service_level_seconds=_or(spec.service_level_seconds, d.service_level_seconds),
             wallboard=_or(spec.wallboard, d.wallboard),
             recording=_or(spec.recording, d.recording),
+            callback_after_abandon=d.callback_after_abandon
+            if spec.callback_after_abandon == -1 else spec.callback_after_abandon,
         )
 
     def all_queues(self) -> dict[str, Queue]:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from crm_bridge.models import OPEN_CALLBACK, Callback, CallbackStatus, utcnow
+from crm_bridge.phones import normalize
 
 
 def callback_json(c: Callback) -> dict[str, Any]:
@@ -29,8 +30,9 @@ def callback_json(c: Callback) -> dict[str, Any]:
 
 
 class Callbacks:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, local_area_code: str | None = None) -> None:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.local_area_code = local_area_code
 
     async def open(self, number: str, kind: str, *, queue: str | None = None,
                    priority: int = 0, joined_at: dt.datetime | None = None,
@@ -40,6 +42,7 @@ class Callbacks:
         """A callback for ``number``; ``(entry, True)`` if made now, ``(the open
         one, False)`` if the number has one already (it keeps the earlier place)."""
         now = utcnow()
+        number = normalize(number, self.local_area_code)
         entry = Callback(number=number, kind=kind, status=CallbackStatus.WAITING.value,
                          queue=queue, priority=priority, joined_at=joined_at,
                          call_linkedid=call_id, ticket_id=ticket_id, attempts=0,
@@ -66,6 +69,7 @@ class Callbacks:
         """The number got through by itself: its waiting callback is not needed
         (one being dialled is left to finish). Returns how many were dropped."""
         now = utcnow()
+        number = normalize(number, self.local_area_code)
         async with self.sessions.begin() as s:
             rows = (await s.execute(
                 update(Callback).where(Callback.number == number,

@@ -43,6 +43,15 @@ def checked(raw: str, local_area_code: str | None = None) -> str:
     return number
 
 
+def callable_number(raw: str) -> bool:
+    """A number a call can be placed to (a Chinese mobile or landline)."""
+    try:
+        checked(raw)
+    except FieldError:
+        return False
+    return True
+
+
 def parse_csv(text: str, local_area_code: str | None = None) -> list[tuple[str, str]]:
     """``number[,reason]`` rows (a header row ``number,...`` is skipped): the
     (number, reason) pairs, or ImportRefused naming every bad line."""

@@ -34,6 +34,7 @@ import crm_bridge.bus_consume
 import crm_bridge.http
 import cti.console.bus_consume
 import cti.console.http
+import cti.outbound.bus_consume
 import cti.supervisor.bus_consume
 import cti.supervisor.http
 import cti.web.health
@@ -50,9 +51,10 @@ from acd.tally import QueueTally
 from crm_bridge import ledger
 from crm_bridge.accounts import Accounts
 from crm_bridge.agents import AgentDirectory
+from crm_bridge.callbacks import Callbacks
 from crm_bridge.cards import CallCards
 from crm_bridge.db import Database, Engine, describe
-from crm_bridge.dnc import DoNotCallList
+from crm_bridge.dnc import DoNotCallList, callable_number
 from crm_bridge.intervals import IntervalWriter
 from crm_bridge.recordings import Recordings
 from crm_bridge.reports import ReportRows
@@ -75,6 +77,7 @@ from cti.console.controls import CallControls
 from cti.console.notifier import ConsoleNotifier
 from cti.console.services import ScreenPops, WrapUp
 from cti.monitor import LoopMonitor
+from cti.outbound.services import Owed
 from cti.pump import EventPump
 from cti.supervisor.services import SpyService
 from cti.web.app import App, new_app
@@ -122,6 +125,8 @@ class Core:
     spy: SpyService
     recordings: Recordings
     dnc: DoNotCallList
+    owed: Owed
+    owed_calls: Subscription
     notifier: ConsoleNotifier
     pops: ScreenPops
     controls: CallControls
@@ -216,6 +221,7 @@ def build_core(settings: Settings) -> Core:
     pops = ScreenPops(tracker, cards, notifier, acd_service)
     controls = CallControls(actions, tracker, acd_service, set(acd_config.queues), pops)
     accounts = Accounts(engine)
+    dnc = DoNotCallList(engine, local_area_code=settings.local_area_code)
     sessions = SessionService(accounts, on_sign_out=[acd_service.leave_queues])
     return Core(settings=settings, bus=bus, tracker=tracker, agent_events=agent_events,
                 conn=conn, actions=actions, pump=pump, agi=agi, loop_monitor=LoopMonitor(),
@@ -228,7 +234,12 @@ def build_core(settings: Settings) -> Core:
                 spy=SpyService(actions, tracker, acd_service, accounts),
                 recordings=Recordings(engine, settings.effective_recordings_dir,
                                       settings.recording_retention_days),
-                dnc=DoNotCallList(engine, local_area_code=settings.local_area_code),
+                dnc=dnc,
+                owed=Owed(Callbacks(engine, local_area_code=settings.local_area_code), dnc,
+                          {name: q.callback_after_abandon
+                           for name, q in acd_config.all_queues().items()}, callable_number),
+                owed_calls=bus.queue(*cti.outbound.bus_consume.CALLS_ENDED,
+                                     maxsize=cti.outbound.bus_consume.CALLS_ENDED_HELD),
                 notifier=notifier, pops=pops,
                 controls=controls,
                 wrap_up=WrapUp(pops, WrapUps(engine, tickets)), poster=poster,
@@ -261,6 +272,7 @@ def tasks(core: Core) -> dict[str, Coroutine[Any, Any, None]]:
         "live-call-store": keep_live_calls(core),
         "board-clock": board_clock(core),
         "recordings-sweep": core.recordings.keep_swept(),
+        "callbacks-owed": core.owed.run(core.owed_calls),
         "acd-after-database": after_database(core, seed_today),
         "acd-after-resync": after_resync(core, bus.queue(ev.ASTERISK_RESYNCED, maxsize=1),
                                          "acd_reconcile", reconcile_members),
