@@ -17,7 +17,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from crm_bridge.models import OPEN_CALLBACK, Callback, CallbackStatus, utcnow
+from crm_bridge.models import (
+    OPEN_CALLBACK,
+    Callback,
+    CallbackAttempt,
+    CallbackStatus,
+    utcnow,
+)
 from crm_bridge.phones import normalize
 
 
@@ -88,6 +94,48 @@ class Callbacks:
                 .values(status=CallbackStatus.DIALLING.value, updated_at=utcnow())
                 .returning(Callback.id))).first()
         return won is not None
+
+    async def attempt_started(self, callback_id: int, *, agent: str | None = None,
+                              call_id: str | None = None) -> int:
+        """A try begins (the callback must be claimed: dialling). Returns its id."""
+        async with self.sessions.begin() as s:
+            attempt = CallbackAttempt(callback_id=callback_id, started_at=utcnow(),
+                                      agent=agent, call_linkedid=call_id)
+            s.add(attempt)
+            await s.execute(update(Callback).where(Callback.id == callback_id)
+                            .values(attempts=Callback.attempts + 1, updated_at=utcnow()))
+            await s.flush()
+            return attempt.id
+
+    async def attempt_ended(self, attempt_id: int, outcome: str,
+                            next_attempt_at: dt.datetime | None) -> dict[str, Any]:
+        """The try's outcome, and what becomes of the callback: done when
+        answered, waiting again until ``next_attempt_at`` (the dialling policy's
+        decision), failed when there is no next attempt."""
+        now = utcnow()
+        async with self.sessions.begin() as s:
+            attempt = (await s.execute(select(CallbackAttempt).where(
+                CallbackAttempt.id == attempt_id))).scalar_one()
+            attempt.ended_at, attempt.outcome = now, outcome
+            cb = (await s.execute(select(Callback).where(
+                Callback.id == attempt.callback_id).with_for_update())).scalar_one()
+            cb.last_outcome, cb.updated_at = outcome, now
+            if outcome == "answered":
+                cb.status, cb.closed_at = CallbackStatus.DONE.value, now
+            elif next_attempt_at is not None:
+                cb.status, cb.next_attempt_at = CallbackStatus.WAITING.value, next_attempt_at
+            else:
+                cb.status, cb.closed_at = CallbackStatus.FAILED.value, now
+            return callback_json(cb)
+
+    async def attempts_of(self, callback_id: int) -> list[dict[str, Any]]:
+        async with self.sessions() as s:
+            rows = (await s.execute(select(CallbackAttempt).where(
+                CallbackAttempt.callback_id == callback_id).order_by(CallbackAttempt.id))
+                    ).scalars().all()
+        return [{"id": a.id, "started_at": a.started_at, "ended_at": a.ended_at,
+                 "outcome": a.outcome, "agent": a.agent, "call_id": a.call_linkedid}
+                for a in rows]
 
     async def entries(self, statuses: tuple[str, ...] = OPEN_CALLBACK,
                       limit: int = 500) -> list[dict[str, Any]]:

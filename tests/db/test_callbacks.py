@@ -53,3 +53,31 @@ async def test_only_one_claimer_dials(engine: AsyncEngine) -> None:
     same, created = await store.open("13800138000", "abandoned")
     assert not created and same["id"] == entry["id"]
     assert await store.drop_open("13800138000", "got through") == 0
+
+
+async def test_every_attempt_is_recorded_and_the_policy_decides_what_follows(
+    engine: AsyncEngine
+) -> None:
+    """No answer, then busy, then answered: three attempts with their outcomes;
+    waiting again between them until the time the policy gave; done at the end.
+    Another whose tries are spent is failed."""
+    store = Callbacks(engine)
+    entry, _ = await store.open("13800138000", "keep_place", queue="tv-zh", joined_at=T0)
+    retry_at = T0 + dt.timedelta(minutes=30)
+    for outcome, then in (("no_answer", retry_at), ("busy", retry_at), ("answered", None)):
+        assert await store.claim(entry["id"])
+        attempt = await store.attempt_started(entry["id"], agent="8001")
+        after = await store.attempt_ended(attempt, outcome, then)
+        assert after["last_outcome"] == outcome
+        assert after["status"] == ("done" if outcome == "answered" else "waiting")
+    assert after["attempts"] == 3 and after["closed_at"] is not None
+    tries = await store.attempts_of(entry["id"])
+    assert [(a["outcome"], a["agent"]) for a in tries] == [
+        ("no_answer", "8001"), ("busy", "8001"), ("answered", "8001")]
+    assert all(a["ended_at"] >= a["started_at"] for a in tries)
+
+    spent, _ = await store.open("13900139000", "abandoned", queue="tv-zh")
+    assert await store.claim(spent["id"])
+    attempt = await store.attempt_started(spent["id"])
+    assert (await store.attempt_ended(attempt, "no_answer", None))["status"] == "failed"
+    assert not await store.claim(spent["id"])  # a failed callback is never dialled again
