@@ -91,7 +91,7 @@ class AgentLive:
                 "call_id": self.call_id or (self.wrap_call_id
                                             if self.state is AgentState.WRAP_UP else None),
                 "wrap_up_until": self.wrap_until if self.state is AgentState.WRAP_UP else None,
-                "calls_today": self.calls_today,
+                "calls_today": self.calls_today, "last_call_at": self.last_call_at,
                 "handle_seconds_today": round(self.handle_seconds_today, 1),
                 "aht_today_seconds": round(self.handle_seconds_today / self.calls_today, 1)
                 if self.calls_today else None}

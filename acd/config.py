@@ -11,6 +11,7 @@ dialplan does that, with the timeout the router hands it).
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
@@ -164,7 +165,16 @@ class AcdConfig(_Strict):
             raise ValueError("; ".join(problems))
         return self
 
+    @functools.cached_property
+    def _filled(self) -> dict[str, Queue]:
+        """Every queue with the defaults filled in, built once: the board, the
+        router and the wallboard ask for them on every event."""
+        return {name: self._fill(name) for name in self.queues}
+
     def queue(self, name: str) -> Queue:
+        return self._filled[name]
+
+    def _fill(self, name: str) -> Queue:
         spec, d = self.queues[name], self.defaults
         return Queue(
             name=name, title=spec.title, skills=tuple(spec.skills),
@@ -183,7 +193,7 @@ class AcdConfig(_Strict):
         )
 
     def all_queues(self) -> dict[str, Queue]:
-        return {name: self.queue(name) for name in self.queues}
+        return dict(self._filled)
 
     def memberships(self, levels: dict[str, int]) -> dict[str, int]:
         """queue -> penalty for an agent with these skill levels."""

@@ -175,9 +175,7 @@ async def my_day(request: web.Request) -> web.Response:
     ended (the console ticks the time since)."""
     agent = desk_agent(request)
     day = await request.app[KPI].agent_day(agent)
-    live = request.app[ACD].live(agent)
-    day["last_call_at"] = request.app[ACD].board.agent(agent).last_call_at
-    day["calls_today_live"] = live["calls_today"]
+    day["last_call_at"] = request.app[ACD].live(agent)["last_call_at"]
     return ok(day)
 
 

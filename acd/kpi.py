@@ -248,6 +248,19 @@ class KpiService:
         return {"window": window, "from": start.isoformat(), "to": end.isoformat(),
                 "agents": [agent_kpis(a, calls, intervals) for a in codes]}
 
+    async def today_so_far(self, now: dt.datetime | None = None
+                           ) -> tuple[Sequence[CallRow], dict[str, tuple[int, float]]]:
+        """Today's calls, and each agent's (calls answered, handling seconds),
+        from one read (what the live board and wallboard start from)."""
+        start, end = window_bounds("today", now or dt.datetime.now(dt.UTC), self.zone)
+        calls, intervals = await self.load(start, end)
+        codes = sorted({i.agent for i in intervals} | {c.agent for c in calls if c.agent})
+        by_agent = {}
+        for code in codes:
+            k = agent_kpis(code, calls, intervals)
+            by_agent[code] = (k["answered"], (k["aht_seconds"] or 0.0) * k["answered"])
+        return calls, by_agent
+
     async def agent_day(self, agent: str, now: dt.datetime | None = None) -> dict[str, Any]:
         """One agent's own day so far (site time): calls answered, AHT, talk,
         hold and pause time, from the records and their state intervals."""

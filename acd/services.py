@@ -96,16 +96,16 @@ class AcdService:
             raise AgentNotFound(f"no agent {code}")
         return agent
 
-    def _view(self, agent: AgentRow) -> dict[str, Any]:
+    def view(self, agent: AgentRow) -> dict[str, Any]:
         view = self.board.agent_view(agent.code)
         view.update(name=agent.name, skills=dict(agent.skills), active=agent.active)
         return view
 
     async def state(self, code: str) -> dict[str, Any]:
-        return self._view(await self._agent(code))
+        return self.view(await self._agent(code))
 
     async def agents(self) -> list[dict[str, Any]]:
-        return [self._view(agent) for agent in await self.store.active()]
+        return [self.view(agent) for agent in await self.store.active()]
 
     def live(self, code: str) -> dict[str, Any]:
         """The agent as the board has them now (no database read)."""
@@ -373,4 +373,4 @@ async def update_agent(service: AcdService, code: str, patch: AgentPatch) -> dic
         raise AcdError(f"agent {code} is logged in: log out before changing skills",
                        error_id="agent-logged-in")
     await service.store.update(code, name=patch.name, active=patch.active, skills=patch.skills)
-    return service._view(await service.store.get(code) or agent)  # a deactivated one too
+    return service.view(await service.store.get(code) or agent)  # a deactivated one too

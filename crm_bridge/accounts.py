@@ -60,10 +60,11 @@ class Accounts:
             row = (await s.execute(self._with_agent().where(User.login == login))).first()
         return None if row is None else _row(*row)
 
-    async def _user_id(self, s: AsyncSession, login: str, *, make_agent_user: bool) -> int | None:
+    async def _user_id(self, s: AsyncSession, login: str) -> int | None:
+        """The user's id; an agent without a user gets one (login = agent number)."""
         user_id = (await s.execute(select(User.id).where(User.login == login))
                    ).scalar_one_or_none()
-        if user_id is None and make_agent_user:
+        if user_id is None:
             agent = (await s.execute(select(Agent).where(Agent.code == login))
                      ).scalar_one_or_none()
             if agent is not None:
@@ -77,7 +78,7 @@ class Accounts:
     async def set_password_hash(self, login: str, hashed: str) -> bool:
         """False when there is no such user (nor agent). Ends the user's sessions."""
         async with self.sessions.begin() as s:
-            user_id = await self._user_id(s, login, make_agent_user=True)
+            user_id = await self._user_id(s, login)
             if user_id is None:
                 return False
             await s.execute(update(User).where(User.id == user_id).values(password_hash=hashed))

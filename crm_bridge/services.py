@@ -171,37 +171,32 @@ class CrmService:
                            for p in phones],
                 "created_at": _iso(c.created_at), "updated_at": _iso(c.updated_at)}
 
-    @staticmethod
-    def _brief_call(r: Any) -> dict[str, Any]:
-        """A call on the caller's card (the card reads only these columns)."""
-        return {"linkedid": r.linkedid, "caller_number": r.caller_number,
-                "caller_name": r.caller_name, "dialled": r.dialled,
-                "started_at": _iso(r.started_at), "answered_at": _iso(r.answered_at),
-                "ended_at": _iso(r.ended_at), "queue": r.queue, "agent": r.agent,
-                "wait_seconds": r.wait_seconds, "outcome": r.outcome,
-                "ivr_path": r.ivr_path, "language": r.language, "transfers": r.transfers,
-                "disposition": r.disposition, "customer_id": r.customer_id,
-                "ticket_id": r.ticket_id, "hangup_cause": r.hangup_cause}
-
     def _local(self, value: dt.datetime | None) -> str | None:
         return None if value is None else value.astimezone(self.zone).isoformat()
 
-    def _call(self, r: Any) -> dict[str, Any]:
-        """What the record knows of a call: who, when, the way through the IVR
-        and the queues, each agent's share of the time, holds, the recording,
-        and how its end was known."""
-        extra = r.extra or {}
+    def _brief_call(self, r: Any) -> dict[str, Any]:
+        """A call as the caller's card lists it (the card reads only these
+        columns); times in the site's zone."""
         return {"linkedid": r.linkedid, "caller_number": r.caller_number,
                 "caller_name": r.caller_name, "dialled": r.dialled,
                 "started_at": self._local(r.started_at),
                 "answered_at": self._local(r.answered_at), "ended_at": self._local(r.ended_at),
                 "queue": r.queue, "agent": r.agent,
                 "wait_seconds": r.wait_seconds, "outcome": r.outcome,
-                "ivr_path": r.ivr_path, "language": r.language,
+                "ivr_path": r.ivr_path, "language": r.language, "transfers": r.transfers,
+                "disposition": r.disposition, "customer_id": r.customer_id,
+                "ticket_id": r.ticket_id, "hangup_cause": r.hangup_cause}
+
+    def _call(self, r: Any) -> dict[str, Any]:
+        """What the record knows of a call: the card's view of it, and the way
+        through the IVR and the queues, each agent's share of the time, holds,
+        the recording, and how its end was known."""
+        extra = r.extra or {}
+        return {**self._brief_call(r),
                 "ivr_fallback": bool(extra.get("ivr_fallback")),
                 "queues": list(extra.get("queues") or ([r.queue] if r.queue else [])),
                 "agents": list(extra.get("agents") or []),
-                "transfers": r.transfers, "holds": r.holds, "hold_seconds": r.hold_seconds,
+                "holds": r.holds, "hold_seconds": r.hold_seconds,
                 "recording": None if not r.recording_file else {
                     "file": r.recording_file, "seconds": r.recording_seconds,
                     "url": f"/api/v1/calls/{r.linkedid}/recording"},
@@ -211,9 +206,7 @@ class CrmService:
                 "end": {"observed": extra.get("end_observed", True) is not False,
                         "resynced": bool(extra.get("resynced")),
                         "completed_from": extra.get("completed_from"),
-                        "backfilled": bool(extra.get("backfilled"))},
-                "disposition": r.disposition, "customer_id": r.customer_id,
-                "ticket_id": r.ticket_id, "hangup_cause": r.hangup_cause}
+                        "backfilled": bool(extra.get("backfilled"))}}
 
     async def outlets(self) -> list[dict[str, Any]]:
         """The active service outlets, by region (tickets are dispatched to them)."""

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -293,14 +291,9 @@ async def migrate(core: Core) -> None:
 async def seed_today(core: Core) -> None:
     """What the wallboard and the agent board count for today so far, from the
     records: each queue's KPIs, each agent's calls and handling time."""
-    zone = ZoneInfo(core.settings.site_timezone)
-    now = dt.datetime.now(dt.UTC)
-    midnight = dt.datetime.combine(now.astimezone(zone).date(), dt.time(), zone)
-    rows = await core.kpi.source.calls(midnight, now)
-    core.acd.tally.seed((r.linkedid, r.started_at.timestamp(), r) for r in rows)
-    agents = (await core.kpi.agents("today", now))["agents"]
-    core.board.seed_today({a["agent"]: (a["answered"], (a["aht_seconds"] or 0.0) * a["answered"])
-                           for a in agents})
+    calls, by_agent = await core.kpi.today_so_far()
+    core.acd.tally.seed((c.linkedid, c.started_at.timestamp(), c) for c in calls)
+    core.board.seed_today(by_agent)
 
 
 async def reconcile_members(core: Core, resync: Resynced) -> None:

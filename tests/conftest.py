@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cti.server import Core, web_app
 from tests.support.postgres import PostgresError, ThrowawayPostgres
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -58,3 +60,13 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     eng = make_engine(db_url)
     yield eng
     await eng.dispose()
+
+
+@pytest.fixture
+async def server(core: Core) -> AsyncIterator[TestServer]:
+    """The whole application on ``core`` (each test folder's own), served on a
+    free port for the test's clients."""
+    s = TestServer(web_app(core))
+    await s.start_server()
+    yield s
+    await s.close()

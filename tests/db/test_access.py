@@ -41,12 +41,6 @@ async def core(db_url: str, tmp_path: Path) -> AsyncIterator[Core]:
     await c.database.close()
 
 
-@pytest.fixture
-async def server(core: Core) -> AsyncIterator[TestServer]:
-    s = TestServer(web_app(core))
-    await s.start_server()
-    yield s
-    await s.close()
 
 
 def concrete(path: str) -> str:

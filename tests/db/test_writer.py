@@ -29,6 +29,18 @@ def burst_events() -> list[AmiMessage]:
     return [m for m in AmiParser().feed(fixture_bytes("burst_60_calls")) if m.is_event]
 
 
+async def write_all(engine: AsyncEngine, events: list[AmiMessage], tmp_path: Path) -> None:
+    """The events through the tracker, their calls' records written at once."""
+    bus = EventBus()
+    tracker = CallTracker(bus)
+    writer = CallRecordWriter(engine, tmp_path / "spool", records(bus))
+    for m in events:
+        tracker.handle(m)
+    await writer.spool_pending()
+    assert await writer.flush()
+    writer.close()
+
+
 async def rows(engine: AsyncEngine) -> list[CallRecord]:
     async with engine.connect() as conn:
         result = await conn.execute(select(CallRecord).order_by(CallRecord.started_at))
@@ -160,14 +172,7 @@ async def test_a_wrap_up_saved_during_the_call_is_on_the_record_when_it_is_writt
              "notes": "", "created_at": now, "updated_at": now},
             {"call_linkedid": first, "agent": "8002", "disposition": "resolved", "notes": "",
              "created_at": now, "updated_at": now + dt.timedelta(seconds=5)}])
-    bus = EventBus()
-    tracker = CallTracker(bus)
-    writer = CallRecordWriter(engine, tmp_path / "spool", records(bus))
-    for m in events:
-        tracker.handle(m)
-    await writer.spool_pending()
-    assert await writer.flush()
-    writer.close()
+    await write_all(engine, events, tmp_path)
     got = {r.linkedid: r.disposition for r in await rows(engine)}
     assert got.pop(first) == "resolved"
     assert set(got.values()) == {None}
@@ -209,14 +214,7 @@ async def test_a_ticket_opened_during_the_call_is_linked_when_the_record_is_writ
         await conn.execute(Ticket.__table__.insert(), [
             {"id": 5, "kind": "repair", "status": "new", "customer_id": 1, "summary": "空调不制冷",
              "notes": "", "created_by": "8001", "call_linkedid": first}])
-    bus = EventBus()
-    tracker = CallTracker(bus)
-    writer = CallRecordWriter(engine, tmp_path / "spool", records(bus))
-    for m in events:
-        tracker.handle(m)
-    await writer.spool_pending()
-    assert await writer.flush()
-    writer.close()
+    await write_all(engine, events, tmp_path)
     got = {r.linkedid: r.ticket_id for r in await rows(engine)}
     assert got.pop(first) == 5
     assert set(got.values()) == {None}

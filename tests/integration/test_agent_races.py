@@ -15,19 +15,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from cti.roles import Role
-from cti.server import Core, web_app
+from cti.server import Core
 from tests.integration.conftest import QUEUE, place_call, wait_until
 from tests.support.users import bearer, browser, make_user
 
 A, B = "Local/8211@sim-agent-phone/n", "Local/8212@sim-agent-phone/n"
 
 
-@pytest.fixture
-async def server(core: Core) -> AsyncIterator[TestServer]:
-    s = TestServer(web_app(core))
-    await s.start_server()
-    yield s
-    await s.close()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from acd.schemas import AgentIn
 from crm_bridge.models import CallRecord
 from cti.calls.model import CallState
-from cti.server import Core, web_app
+from cti.server import Core
 from tests.integration.conftest import place_call, sim_phones, wait_async, wait_until
 from tests.integration.test_console import (
     Feed,
@@ -26,14 +26,6 @@ from tests.integration.test_console import (
     known_customer,
     make_agents,
 )
-
-
-@pytest.fixture
-async def server(core: Core) -> AsyncIterator[TestServer]:
-    server = TestServer(web_app(core))
-    await server.start_server()
-    yield server
-    await server.close()
 
 
 @contextlib.asynccontextmanager

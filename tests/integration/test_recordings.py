@@ -7,26 +7,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from crm_bridge.models import CallRecord
 from cti.roles import Role
-from cti.server import Core, web_app
+from cti.server import Core
 from tests.integration.conftest import place_call, sim_phones, wait_async, wait_until
 from tests.support.users import bearer
-
-
-@pytest.fixture
-async def server(core: Core) -> AsyncIterator[TestServer]:
-    s = TestServer(web_app(core))
-    await s.start_server()
-    yield s
-    await s.close()
 
 
 async def record(core: Core, call_id: str) -> Any:

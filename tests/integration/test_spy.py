@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from crm_bridge.models import CallRecord
 from cti.roles import Role
-from cti.server import Core, web_app
+from cti.server import Core
 from tests.integration.conftest import place_call, sim_phones, wait_async, wait_until
 from tests.support.users import bearer
 
@@ -26,15 +26,13 @@ SUPERVISOR_PHONE = "Local/9101@sim-agent-phone/n"
 
 
 @pytest.fixture
-async def clients(core: Core) -> AsyncIterator[tuple[TestClient[Any, Any], TestClient[Any, Any]]]:
-    server = TestServer(web_app(core))
-    await server.start_server()
+async def clients(core: Core, server: TestServer
+                  ) -> AsyncIterator[tuple[TestClient[Any, Any], TestClient[Any, Any]]]:
     admin = await bearer(server, core.sessions, core.accounts)
     boss = await bearer(server, core.sessions, core.accounts, "wang", Role.SUPERVISOR)
     yield admin, boss
     await boss.close()
     await admin.close()
-    await server.close()
 
 
 async def spy_channels(core: Core) -> list[dict[str, str]]:

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import Browser, Page, expect
 
 from cti.roles import Role
-from cti.server import Core, web_app
+from cti.server import Core
 from tests.integration.conftest import QUEUE, place_call, sim_phones, wait_async, wait_until
 from tests.integration.test_console_browser import ARTIFACTS, browser, chromium, site  # noqa: F401
 from tests.support.users import PASSWORD, bearer, make_user
@@ -28,8 +28,7 @@ AGENTS = ("8261", "8262", "8263")
 
 
 @pytest.fixture
-async def admin(core: Core) -> AsyncIterator[TestClient[Any, Any]]:
-    server = TestServer(web_app(core))
+async def admin(core: Core, server: TestServer) -> AsyncIterator[TestClient[Any, Any]]:
     client = await bearer(server, core.sessions, core.accounts)
     for code in AGENTS:
         resp = await client.post("/api/v1/agents", json={"code": code, "name": f"坐席{code}",

@@ -17,22 +17,9 @@ let outlets = null;
 const clock = { queuedAt: null, waited: null, answeredAt: null, holdSince: null, held: 0,
   skew: 0 };
 
-async function api(method, path, body) {
-  const opts = { method, headers: {}, credentials: "same-origin" };
-  if (body !== undefined) {
-    opts.headers["Content-Type"] = "application/json";
-    opts.body = JSON.stringify(body);
-  }
-  const resp = await fetch(path, opts);
-  const data = await resp.json().catch(() => ({}));
-  if (!resp.ok) {
-    const err = new Error((data.error && data.error.message) || resp.statusText);
-    err.status = resp.status;
-    err.body = data;
-    throw err;
-  }
-  return data;
-}
+// the API and durations as every page has them (common.js)
+const api = hotline.api;
+const fmtSeconds = hotline.duration;
 
 function showError(err) {
   const el = $("#action-error");
@@ -42,11 +29,6 @@ function showError(err) {
 }
 
 function text(el, value) { el.textContent = value == null ? "" : String(value); }
-
-function fmtSeconds(s) {
-  s = Math.max(0, Math.round(s));
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
-}
 
 function fmtTime(iso) {
   if (!iso) return "";
