@@ -66,9 +66,15 @@ class Callbacks:
                     s.add(entry)
                     await s.flush()
                     return callback_json(entry), True
-                if joined_at is not None and (found.joined_at is None
-                                              or joined_at < found.joined_at):
-                    found.joined_at, found.updated_at = joined_at, now
+                if joined_at is not None:
+                    # one conditional UPDATE, so racing triggers cannot undo the
+                    # earlier place (SQLite ignores FOR UPDATE)
+                    await s.execute(
+                        update(Callback).where(
+                            Callback.id == found.id,
+                            (Callback.joined_at.is_(None)) | (Callback.joined_at > joined_at))
+                        .values(joined_at=joined_at, updated_at=now))
+                    await s.refresh(found)
                 return callback_json(found), False
 
     async def drop_open(self, number: str, why: str) -> int:
