@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,6 +104,9 @@ class AgentLive:
 # nobody reads
 WALLBOARD_CALLERS = 20
 
+# the handling time a wait is estimated with before today's first call
+ASSUMED_HANDLING = 180.0
+
 
 @dataclass
 class Waiting:
@@ -113,6 +117,8 @@ class Waiting:
     priority: int = 0
     caller_number: str = ""
     caller_name: str = ""
+    uniqueid: str = ""  # the channel in the queue (a Local caller's ;2, not its ;1)
+    channel: str = ""
 
     def as_dict(self, now: float) -> dict[str, Any]:
         return {"call_id": self.call_id, "position": self.position,
@@ -202,6 +208,23 @@ class Board:
         return {"waiting": len(waiting), "oldest_joined_at": oldest,
                 "longest_wait_seconds": round(now - oldest, 1) if oldest else 0.0,
                 "agents": agents, "agents_logged_in": sum(agents.values())}
+
+    def estimated_waits(self, name: str) -> list[tuple[Waiting, float]]:
+        """Each caller waiting in the queue with how much longer they are
+        likely to wait: the callers ahead of them shared among the agents
+        serving the queue (not paused), each taking today's handling time
+        (ASSUMED_HANDLING before any call); infinite with nobody serving."""
+        serving = sum(1 for a in self.agents.values()
+                      if name in a.queues and a.state not in (AgentState.PAUSED,
+                                                              AgentState.LOGGED_OUT))
+        calls = sum(a.calls_today for a in self.agents.values())
+        handling = (sum(a.handle_seconds_today for a in self.agents.values()) / calls
+                    if calls else ASSUMED_HANDLING)
+        out = []
+        for w in sorted(self.waiting.get(name, {}).values(), key=lambda w: w.position):
+            ahead = w.position  # themselves included: an agent must free up for them too
+            out.append((w, math.inf if not serving else math.ceil(ahead / serving) * handling))
+        return out
 
     def agents_by_state(self) -> dict[str, int]:
         """Every logged-in agent once, by state."""
@@ -327,7 +350,8 @@ class Board:
         call = self.calls.get(c.call_id) if self.calls else None
         waiting[c.call_id] = Waiting(c.call_id, c.queue, c.at, c.position,
                                      priority=call.priority if call else 0,
-                                     caller_number=c.caller_number, caller_name=c.caller_name)
+                                     caller_number=c.caller_number, caller_name=c.caller_name,
+                                     uniqueid=c.uniqueid, channel=c.channel)
         self._publish_queue(c.queue)
 
     def on_caller_left(self, topic: str, c: QueueCaller) -> None:
@@ -414,7 +438,8 @@ class Board:
             waiting.setdefault(c.queue, {})[c.call_id] = Waiting(
                 c.call_id, c.queue, now - c.wait, c.position,
                 priority=call.priority if call else 0,
-                caller_number=c.caller_number, caller_name=c.caller_name)
+                caller_number=c.caller_number, caller_name=c.caller_name,
+                uniqueid=c.uniqueid, channel=c.channel)
         self.waiting = waiting
         for code, a in self.agents.items():
             if code not in seen:

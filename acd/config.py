@@ -85,6 +85,11 @@ class QueueDefaults(_Strict):
     # a caller who hangs up after waiting more than this many seconds is owed a
     # callback (null: none)
     callback_after_abandon: int | None = Field(default=None, ge=0, le=3600)
+    # a caller whose estimated wait is over this many seconds is offered a
+    # callback that keeps their place, every callback_offer_every seconds
+    # (the first offer after that long in the queue); null: no offer
+    callback_offer_after: int | None = Field(default=None, ge=0, le=3600)
+    callback_offer_every: int = Field(default=60, ge=10, le=3600)
 
 
 class QueueSpec(_Strict):
@@ -101,6 +106,8 @@ class QueueSpec(_Strict):
     wallboard: Thresholds | None = None  # None: the defaults'
     recording: Recording | None = None
     callback_after_abandon: int | None = Field(default=-1, ge=-1, le=3600)  # -1: the default's
+    callback_offer_after: int | None = Field(default=-1, ge=-1, le=3600)  # -1: the default's
+    callback_offer_every: int | None = Field(None, ge=10, le=3600)
 
 
 class Queue(_Strict):
@@ -120,6 +127,8 @@ class Queue(_Strict):
     wallboard: Thresholds
     recording: Recording
     callback_after_abandon: int | None
+    callback_offer_after: int | None
+    callback_offer_every: int
 
     @property
     def first_max_penalty(self) -> int | None:
@@ -190,6 +199,9 @@ class AcdConfig(_Strict):
             recording=_or(spec.recording, d.recording),
             callback_after_abandon=d.callback_after_abandon
             if spec.callback_after_abandon == -1 else spec.callback_after_abandon,
+            callback_offer_after=d.callback_offer_after
+            if spec.callback_offer_after == -1 else spec.callback_offer_after,
+            callback_offer_every=_or(spec.callback_offer_every, d.callback_offer_every),
         )
 
     def all_queues(self) -> dict[str, Queue]:
@@ -247,6 +259,8 @@ def render_queues(cfg: AcdConfig) -> str:
                    f"servicelevel = {q.service_level_seconds}\n")
         if q.first_max_penalty is not None:
             out.append(f"defaultrule = {q.name}\n")
+        if q.callback_offer_after is not None:  # a 1 pressed while waiting: the offer's key
+            out.append("context = hotline-queue-keys\n")
     return "".join(out)
 
 

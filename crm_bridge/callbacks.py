@@ -151,3 +151,55 @@ class Callbacks:
                                               Callback.joined_at, Callback.id)
                                     .limit(limit))).scalars().all()
         return [callback_json(c) for c in rows]
+
+    # ------------------------------------------------------------ the dialler's side
+    async def get(self, callback_id: int) -> dict[str, Any] | None:
+        async with self.sessions() as s:
+            cb = await s.get(Callback, callback_id)
+        return None if cb is None else callback_json(cb)
+
+    async def due(self, now: dt.datetime, limit: int = 50) -> list[dict[str, Any]]:
+        """Waiting callbacks whose time has come, in the order they are owed:
+        priority, then the place they keep (first join), then age."""
+        async with self.sessions() as s:
+            rows = (await s.execute(
+                select(Callback).where(
+                    Callback.status == CallbackStatus.WAITING.value,
+                    (Callback.next_attempt_at.is_(None)) | (Callback.next_attempt_at <= now))
+                .order_by(Callback.priority.desc(), Callback.joined_at, Callback.id)
+                .limit(limit))).scalars().all()
+        return [callback_json(c) for c in rows]
+
+    async def release(self, callback_id: int, due_at: dt.datetime | None, why: str) -> bool:
+        """Dialling -> waiting without a try counted: its place was given up
+        before the customer was dialled (closing time, Asterisk restarted)."""
+        async with self.sessions.begin() as s:
+            done = (await s.execute(
+                update(Callback).where(Callback.id == callback_id,
+                                       Callback.status == CallbackStatus.DIALLING.value)
+                .values(status=CallbackStatus.WAITING.value, next_attempt_at=due_at,
+                        updated_at=utcnow(), note=why[:200])
+                .returning(Callback.id))).first()
+        return done is not None
+
+    async def close(self, callback_id: int, status: str, why: str) -> bool:
+        """An open callback ends without a call (dropped: not wanted any more)."""
+        now = utcnow()
+        async with self.sessions.begin() as s:
+            done = (await s.execute(
+                update(Callback).where(Callback.id == callback_id,
+                                       Callback.status.in_(OPEN_CALLBACK))
+                .values(status=status, closed_at=now, updated_at=now, note=why[:200])
+                .returning(Callback.id))).first()
+        return done is not None
+
+    async def open_attempt(self, callback_id: int) -> int | None:
+        """The try under way (started, not ended), if any."""
+        async with self.sessions() as s:
+            return (await s.execute(
+                select(CallbackAttempt.id).where(CallbackAttempt.callback_id == callback_id,
+                                                 CallbackAttempt.ended_at.is_(None))
+                .order_by(CallbackAttempt.id.desc()).limit(1))).scalar_one_or_none()
+
+    async def dialling(self) -> list[dict[str, Any]]:
+        return await self.entries((CallbackStatus.DIALLING.value,))

@@ -517,6 +517,9 @@ class CallRecord(Base):
     recording_seconds: Mapped[float | None] = mapped_column(Float)  # measured on the file
     disposition: Mapped[str | None] = mapped_column(String(40))
     hangup_cause: Mapped[str | None] = mapped_column(String(80))
+    # a callback's call: the callback it served and the first call it was owed to
+    callback_id: Mapped[int | None] = mapped_column(Integer)
+    callback_of: Mapped[str | None] = mapped_column(String(64))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     extra: Mapped[dict[str, object] | None] = mapped_column(JSON)
@@ -528,4 +531,5 @@ class CallRecord(Base):
         Index("ix_calls_queue_started_at", "queue", "started_at"),
         Index("ix_calls_agent_started_at", "agent", "started_at"),
         Index("ix_calls_customer_id", "customer_id"),
+        Index("ix_calls_callback_of", "callback_of"),
     )

@@ -38,7 +38,7 @@ T = TypeVar("T")
 FIELDS = ("linkedid", "caller_number", "caller_name", "dialled", "started_at", "answered_at",
           "ended_at", "ivr_path", "language", "queue", "wait_seconds", "agent", "outcome",
           "transfers", "holds", "hold_seconds", "recording_file", "disposition", "hangup_cause",
-          "ticket_id", "extra")
+          "ticket_id", "callback_id", "callback_of", "extra")
 
 
 # calls nobody saw, from Asterisk's ledger (crm_bridge.ledger): for the writer only
@@ -74,6 +74,8 @@ def record_of(call: Call) -> dict[str, Any]:
         "disposition": None,
         "hangup_cause": call.hangup_cause,
         "ticket_id": None,
+        "callback_id": call.callback_id,
+        "callback_of": call.callback_of,
         "extra": {"ivr_fallback": call.ivr_fallback, "resynced": call.resynced,
                   # False: the call was gone when the CTI looked again (after an AMI
                   # outage or a CTI restart); ended_at is when that was noticed

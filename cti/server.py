@@ -40,7 +40,7 @@ import cti.web.live
 import cti.web.sessions
 import ivr.http
 from acd.board import Board
-from acd.config import AcdConfig, load_config
+from acd.config import FALLBACK_QUEUE, AcdConfig, load_config
 from acd.kpi import KpiService
 from acd.notifier import AcdNotifier
 from acd.routing import Router
@@ -75,13 +75,17 @@ from cti.console.controls import CallControls
 from cti.console.notifier import ConsoleNotifier
 from cti.console.services import ScreenPops, WrapUp
 from cti.monitor import LoopMonitor
-from cti.outbound.services import Owed
+from cti.outbound.config import load_outbound
+from cti.outbound.dialer import Dialer
+from cti.outbound.offers import Offers
+from cti.outbound.services import Booking, Owed
 from cti.pump import EventPump
 from cti.supervisor.services import SpyService
 from cti.web.app import App, new_app
 from cti.web.client import HttpPoster
 from cti.web.health import Health
 from cti.web.sessions import SessionService
+from ivr.callback import callback_entry
 from ivr.menus import load_menus
 from ivr.prompts import load_catalogue
 from ivr.report import IvrReport
@@ -125,6 +129,9 @@ class Core:
     dnc: DoNotCallList
     owed: Owed
     owed_calls: Subscription
+    dialer: Dialer
+    callback_progress: Subscription
+    offers: Offers
     notifier: ConsoleNotifier
     pops: ScreenPops
     controls: CallControls
@@ -220,6 +227,17 @@ def build_core(settings: Settings) -> Core:
     controls = CallControls(actions, tracker, acd_service, set(acd_config.queues), pops)
     accounts = Accounts(engine)
     dnc = DoNotCallList(engine, local_area_code=settings.local_area_code)
+    # callbacks: owed as calls end, offered in the queue, dialled in their place
+    callbacks = Callbacks(engine, local_area_code=settings.local_area_code)
+    outbound = load_outbound(settings.outbound_config)
+    dialer = Dialer(callbacks, actions, dnc, outbound, settings.site_timezone,
+                    default_queue=FALLBACK_QUEUE)
+    offers = Offers(board, tracker, actions, actions, dnc,
+                    {name: (q.callback_offer_after, q.callback_offer_every)
+                     for name, q in acd_config.all_queues().items()
+                     if q.callback_offer_after is not None}, dialer.is_open)
+    agi.add_route("callback", callback_entry(Booking(callbacks, dnc, callable_number,
+                                                     dialer.wake), menus))
     sessions = SessionService(accounts, on_sign_out=[acd_service.leave_queues])
     return Core(settings=settings, bus=bus, tracker=tracker, agent_events=agent_events,
                 conn=conn, actions=actions, pump=pump, agi=agi, loop_monitor=LoopMonitor(),
@@ -233,11 +251,14 @@ def build_core(settings: Settings) -> Core:
                 recordings=Recordings(engine, settings.effective_recordings_dir,
                                       settings.recording_retention_days),
                 dnc=dnc,
-                owed=Owed(Callbacks(engine, local_area_code=settings.local_area_code), dnc,
+                owed=Owed(callbacks, dnc,
                           {name: q.callback_after_abandon
                            for name, q in acd_config.all_queues().items()}, callable_number),
                 owed_calls=bus.queue(*cti.outbound.bus_consume.CALLS_ENDED,
                                      maxsize=cti.outbound.bus_consume.CALLS_ENDED_HELD),
+                dialer=dialer, offers=offers,
+                callback_progress=bus.queue(*cti.outbound.bus_consume.CALLBACK_PROGRESS,
+                                            maxsize=0),
                 notifier=notifier, pops=pops,
                 controls=controls,
                 wrap_up=WrapUp(pops, WrapUps(engine, tickets)), poster=poster,
@@ -271,6 +292,12 @@ def tasks(core: Core) -> dict[str, Coroutine[Any, Any, None]]:
         "board-clock": board_clock(core),
         "recordings-sweep": core.recordings.keep_swept(),
         "callbacks-owed": core.owed.run(core.owed_calls),
+        "callback-dialer": dialing(core),
+        "callback-progress": core.dialer.run_progress(core.callback_progress),
+        "callback-offers": core.offers.run(),
+        "callbacks-after-resync": after_resync(
+            core, bus.queue(ev.ASTERISK_RESYNCED, maxsize=1), "callbacks_reconcile",
+            lambda c, _: c.dialer.reconcile()),
         "acd-after-database": after_database(core, seed_today),
         "acd-after-resync": after_resync(core, bus.queue(ev.ASTERISK_RESYNCED, maxsize=1),
                                          "acd_reconcile", reconcile_members),
@@ -307,6 +334,12 @@ async def after_database(core: Core, job: Callable[[Core], Awaitable[None]]) -> 
         await job(core)
     except Exception as exc:  # a count for the wallboard: not worth failing over
         log.warning("calls_today_not_read", error=f"{type(exc).__name__}: {exc}"[:200])
+
+
+async def dialing(core: Core) -> None:
+    """The callback dialler, once the database is ready."""
+    await core.database_ready.wait()
+    await core.dialer.run()
 
 
 async def after_resync(core: Core, resyncs: Subscription, what: str,
@@ -433,6 +466,8 @@ async def running(core: Core) -> AsyncIterator[Core]:
         core.writer.close()
         await core.pops.close()
         await core.spy.close()
+        await core.dialer.close()
+        await core.offers.close()
         await core.recordings.close()
         await core.cards.close()
         await core.conn.close()

@@ -232,5 +232,5 @@ def queue_snapshot(entries: Iterable[AmiMessage]) -> tuple[list[MemberStatus],
                 queue=e.text("Queue", ""), call_id=e.text("Linkedid", "") or uid, uniqueid=uid,
                 wait=_float(e.text("Wait", "0")), position=_int(e.text("Position", "0")),
                 caller_number=e.text("CallerIDNum", ""),
-                caller_name=e.text("CallerIDName", "")))
+                caller_name=e.text("CallerIDName", ""), channel=e.text("Channel", "")))
     return members, callers

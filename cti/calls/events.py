@@ -25,6 +25,8 @@ Each topic and its payload:
     agent.released       AgentLegEvent   app_queue is done with the member (wrap-up runs)
     agent.hung_up        AgentLegEvent   the agent's channel hung up
 
+    callback.progress    CallbackProgress a callback's customer dialled, or the try ended
+
     asterisk.resynced    Resynced        the state re-read after a (re)connect
     asterisk.disconnected Disconnected   the AMI session ended
 
@@ -63,6 +65,7 @@ AGENT_RELEASED = "agent.released"
 AGENT_HUNG_UP = "agent.hung_up"
 
 SERVICE_CHANNEL_ENDED = "service.channel_ended"
+CALLBACK_PROGRESS = "callback.progress"
 ASTERISK_RESYNCED = "asterisk.resynced"
 ASTERISK_DISCONNECTED = "asterisk.disconnected"
 
@@ -145,6 +148,7 @@ class WaitingCaller:
     position: int
     caller_number: str = ""
     caller_name: str = ""
+    channel: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,4 +164,18 @@ class ServiceChannelEnded:
     """A channel the server placed for itself (its id starts ``svc-``) hung up."""
 
     uniqueid: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackProgress:
+    """A callback's try (the dialplan's ``HotlineCallback``): ``dialling``, the
+    agent took it and the customer rings; ``ended``, with Asterisk's
+    DIALSTATUS as ``outcome`` (empty: the customer was never dialled)."""
+
+    callback_id: int
+    stage: str
+    outcome: str
+    call_id: str  # the callback's own call
+    agent: str | None  # the member who took it, as the call knows it
     at: float

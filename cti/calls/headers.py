@@ -10,7 +10,8 @@ from cti.ami.parser import AmiMessage
 
 AGENT_LEG = "HotlineAgentLeg"  # an agent's phone dialled by a transfer, not by a queue
 HOLD = "HotlineHold"  # the console's hold on an agent's channel: State on | off
-STAGE = "HotlineStage"  # where the caller is: Stage ivr | fallback | routed
+STAGE = "HotlineStage"  # where the caller is: Stage ivr | fallback | routed | callback ...
+CALLBACK = "HotlineCallback"  # a callback's customer dialled: Stage dialling | ended
 
 
 def event_time(msg: AmiMessage, now: float) -> float:

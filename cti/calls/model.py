@@ -93,7 +93,9 @@ class Call:
     ivr_fallback: bool = False
     ivr_path: str = ""  # menu nodes the caller went through, e.g. "lang>main>repair"
     language: str = ""  # zh / en, chosen in the IVR
-    callback_requested: bool = False
+    callback_requested: bool = False  # the caller took a callback and hung up
+    callback_id: int | None = None  # this call is that callback (its entry's id)
+    callback_of: str | None = None  # ... owed to this first call
     abandoned: bool = False
     recording: str | None = None  # the recording's file, under the recordings dir
     hold_count: int = 0
@@ -188,6 +190,8 @@ class Call:
             "ivr_path": self.ivr_path,
             "language": self.language,
             "callback_requested": self.callback_requested,
+            "callback_id": self.callback_id,
+            "callback_of": self.callback_of,
             "recording": self.recording,
             "abandoned": self.abandoned,
             "hold_count": self.hold_count,

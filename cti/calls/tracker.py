@@ -14,6 +14,7 @@ connection was down are ended, calls that began are created.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -23,8 +24,8 @@ import structlog
 from cti.ami.parser import AmiMessage
 from cti.bus import EventBus
 from cti.calls import events as ev
-from cti.calls.events import CallStateChange, LegEnded
-from cti.calls.headers import HOLD, STAGE, agent_leg, event_time
+from cti.calls.events import CallbackProgress, CallStateChange, LegEnded
+from cti.calls.headers import CALLBACK, HOLD, STAGE, agent_leg, event_time
 from cti.calls.ledger import Entry, complete
 from cti.calls.model import TRANSITIONS, Call, CallState, Leg
 
@@ -222,6 +223,9 @@ class CallTracker:
             else:
                 self._on_unhold(msg, at)
             return
+        if kind == CALLBACK:
+            self._on_callback(msg, at)
+            return
         if kind != STAGE:
             return
         found = self._call_for(msg, at)
@@ -237,12 +241,36 @@ class CallTracker:
             self.bus.publish(ev.CALL_UPDATED, call)
         elif stage == "recording":  # MixMonitor runs: the file, under the recordings dir
             call.recording = msg.text("Recording", "") or None
+        elif stage == "callback":  # a callback keeping its place: the first call, its wait
+            cb = msg.text("Callback", "")
+            call.callback_id = int(cb) if cb.isdigit() else None
+            call.callback_of = msg.text("FirstCall", "") or None
+            queued = msg.text("QueuedAt", "")
+            with contextlib.suppress(ValueError):
+                call.queued_at = float(queued)  # one wait, from the first join
+            prio = msg.text("QueuePriority", "")
+            call.priority = int(prio) if prio.isdigit() else 0
+            call.queue = msg.text("Queue", "") or call.queue
+            self.bus.publish(ev.CALL_UPDATED, call)
+        elif stage == "callback-booked":  # the caller took a callback and hangs up
+            call.callback_requested = True
+            self.bus.publish(ev.CALL_UPDATED, call)
         elif stage == "routed":  # the IVR is done: its path and the caller's language
             call.ivr_path = msg.text("IvrPath", "")
             call.language = msg.text("IvrLanguage", "")  # "Language" is the channel's
             prio = msg.text("QueuePriority", "")
             call.priority = int(prio) if prio.isdigit() else 0
             self.bus.publish(ev.CALL_UPDATED, call)
+
+    def _on_callback(self, msg: AmiMessage, at: float) -> None:
+        cb = msg.text("Callback", "")
+        if not cb.isdigit():
+            return
+        found = self._call_for(msg, at)
+        self.bus.publish(ev.CALLBACK_PROGRESS, CallbackProgress(
+            int(cb), msg.text("Stage", ""), msg.text("Outcome", ""),
+            msg.text("Linkedid", "") or (found[0].call_id if found else ""),
+            found[0].agent if found else None, at))
 
     def _on_queue_join(self, msg: AmiMessage, at: float) -> None:
         found = self._call_for(msg, at)

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     # queues and skills (acd/queues.yaml unless given)
     acd_config: Path = Field(default_factory=lambda: paths.PROJECT_ROOT / "acd" / "queues.yaml")
 
+    # calls the hotline places: the site's calendar and retries
+    # (cti/outbound/outbound.yaml unless given)
+    outbound_config: Path = Field(
+        default_factory=lambda: paths.PROJECT_ROOT / "cti" / "outbound" / "outbound.yaml")
+
     # the site: times typed without a zone (appointment windows) are in this
     # zone; 8-digit local numbers get this area code
     site_timezone: str = "Asia/Shanghai"

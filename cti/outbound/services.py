@@ -52,8 +52,8 @@ class Owed:
 
     async def on_call_ended(self, call: Call) -> None:
         number = call.caller_number
-        if not number or call.backfilled:
-            return
+        if not number or call.backfilled or call.callback_id is not None:
+            return  # a callback's own call: the dialler records how it went
         if call.outcome == "answered":
             dropped = await self.store.drop_open(number, f"got through on call {call.call_id}")
             self.dropped += dropped
@@ -83,3 +83,34 @@ class Owed:
             except Exception as exc:  # the database is away: this call's decision is lost
                 log.error("callback_decision_failed", call_id=call.call_id,
                           error=f"{type(exc).__name__}: {exc}"[:200])
+
+
+class Booking:
+    """A callback the caller asked for in the queue ("press 1"), for the IVR's
+    callback dialogue (ivr/callback.py): the number must be callable and not
+    on the do-not-call list; the entry keeps the place of the caller's first
+    join, and the dialler looks at once."""
+
+    def __init__(self, store: CallbackStore, blocklist: Blocklist,
+                 is_phone: Callable[[str], bool], wake: Callable[[], None]) -> None:
+        self.store, self.blocklist, self.is_phone, self.wake = store, blocklist, is_phone, wake
+
+    def callable(self, number: str) -> bool:
+        return self.is_phone(number)
+
+    async def book(self, number: str, *, queue: str | None, priority: int,
+                   joined_at: float | None, call_id: str) -> str:
+        """``booked``, ``invalid`` (not a number a call can go to) or
+        ``blocked`` (on the do-not-call list)."""
+        if not self.is_phone(number):
+            return "invalid"
+        if await self.blocklist.blocked(number):
+            return "blocked"
+        entry, created = await self.store.open(
+            number, "keep_place", queue=queue, priority=priority,
+            joined_at=dt.datetime.fromtimestamp(joined_at, dt.UTC) if joined_at else None,
+            call_id=call_id, note="asked for in the queue")
+        log.info("callback_booked", call_id=call_id, callback=entry["id"], queue=queue,
+                 new=created)
+        self.wake()
+        return "booked"

@@ -24,6 +24,7 @@ from cti.tools.sandbox import Sandbox, SandboxError
 from tests.support.postgres import free_port
 
 QUEUE = "general-service"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 HOTLINE = "Local/4008008010@hotline"
 
 
@@ -128,6 +129,8 @@ async def running_core(creds: AmiCredentials, var_dir: Path, database_url: str,
     # the sandbox's recordings, wherever this core keeps its own files
     overrides.setdefault("recordings_dir", paths.sandbox_spool(paths.var_dir()) / "monitor"
                          / "hotline")
+    # calls out and callback offers only in the tests that open the site
+    overrides.setdefault("outbound_config", FIXTURES / "outbound-closed.yaml")
     settings = load_settings(
         ami_secret=creds.secret, agi_port=free_port(), database_url=database_url,
         ami_ping_interval=1.0, var_dir=var_dir, **overrides,

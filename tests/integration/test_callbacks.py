@@ -1,0 +1,240 @@
+"""Callbacks that keep the caller's place, against the real sandbox: the
+offer in the queue, the place kept among live callers and a VIP, the agent
+taking the callback before the customer is dialled, the tries and their
+outcomes with the simulated customers' phones (answer, no answer, busy), the
+do-not-call list, and one call however many triggers race."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from acd.board import AgentState
+from acd.schemas import AgentIn, PauseReason
+from acd.services import create_agent
+from cti.config.credentials import AmiCredentials
+from cti.server import Core
+from cti.tools.sandbox import Sandbox
+from crm_bridge.callbacks import Callbacks
+from crm_bridge.models import CallRecord
+from crm_bridge.schemas import CustomerIn, PhoneIn
+from tests.integration.conftest import FIXTURES, running_core, wait_async, wait_until
+
+TV_LINE = "Local/4008008004@hotline"  # the TV line: straight to tv-zh
+
+
+def device(code: str) -> str:
+    return f"Local/{code}@sim-agent-phone/n"
+
+
+@contextlib.asynccontextmanager
+async def open_site(creds: AmiCredentials, tmp_path: Path, offer_every: int = 10
+                    ) -> AsyncIterator[Core]:
+    """A core whose site is open day and night, retrying within seconds, and
+    offering callbacks every ``offer_every`` s."""
+    acd = (Path(__file__).parents[2] / "acd" / "queues.yaml").read_text()
+    acd_file = tmp_path / "queues.yaml"
+    acd_file.write_text(acd.replace("callback_offer_every: 60",
+                                    f"callback_offer_every: {offer_every}"))
+    async with running_core(creds, tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+                            outbound_config=FIXTURES / "outbound-open.yaml",
+                            acd_config=acd_file) as core:
+        core.offers.tick = 1.0
+        core.dialer.tick = 1.0
+        yield core
+
+
+async def call(core: Core, number: str, patience: int = 150) -> str:
+    result = await core.actions.originate(TV_LINE, context="sim-caller", exten="s",
+                                          caller_id=f'"客户" <{number}>',
+                                          variables={"SIM_PATIENCE": str(patience)})
+    return result.uniqueid
+
+
+def waiting_numbers(core: Core) -> list[str]:
+    return [w["caller_number"] for w in core.acd.queue("tv-zh")["callers"]]
+
+
+async def queue_order(core: Core) -> list[str]:
+    """The callers in tv-zh as app_queue has them, first in line first."""
+    entries = [e for e in await core.actions.queue_status("tv-zh") if e.name == "QueueEntry"]
+    return [e.text("CallerIDNum") for e in sorted(entries, key=lambda e: int(e.text("Position")))]
+
+
+def caller_channel(core: Core, number: str) -> tuple[str, str]:
+    for c in core.tracker.calls.values():
+        if c.caller_number == number and c.callback_id is None:
+            for leg in c.legs.values():
+                if leg.role == "caller":
+                    return c.call_id, leg.channel
+    raise AssertionError(f"no live call from {number}")
+
+
+async def take_the_offer(core: Core, number: str, store: Callbacks) -> dict[str, Any]:
+    """The caller heard the offer; they press 1, then 1 again to confirm the
+    number they call from (a key cuts the read-back short)."""
+    call_id, _ = caller_channel(core, number)
+    await wait_until(lambda: call_id in core.offers.last_offer, 30, f"the offer to {number}")
+    channel = core.board.waiting["tv-zh"][call_id].channel  # the channel in the queue
+    await core.actions.play_dtmf_in(channel, "1")
+
+    async def booked() -> dict[str, Any] | None:
+        entries = [e for e in await store.entries(("waiting", "dialling"))
+                   if e["number"] == number]
+        if entries:
+            return entries[0]
+        with contextlib.suppress(Exception):
+            await core.actions.play_dtmf_in(channel, "1")  # confirms the read-back
+        await asyncio.sleep(1.0)
+        return None
+
+    return await wait_async(booked, 40, f"{number}'s callback booked")  # type: ignore[no-any-return]
+
+
+async def records(core: Core) -> list[Any]:
+    async with core.engine.connect() as conn:
+        return list((await conn.execute(select(CallRecord))).all())
+
+
+async def test_the_callback_keeps_its_place_among_live_callers_and_a_vip(
+    creds: AmiCredentials, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """A, B, C join; B takes a callback and hangs up; D joins; a VIP (V)
+    joins; one agent frees up at a time: V, A, B's callback, C, D. The agent
+    takes B's callback before B's phone rings; one wait, from B's first join;
+    the records link B's first call and the callback."""
+    async with open_site(creds, tmp_path) as core:
+        store = Callbacks(core.engine)
+        await core.crm.create_customer(CustomerIn(name="贵宾", vip=True,
+                                                  phones=[PhoneIn(number="13800138888")]))
+        await create_agent(core.acd, AgentIn(code="8401", name="甲",
+                                             skills={"tv": 5, "mandarin": 5}))
+        await core.actions.setvar("SIM_AGENT_TALK", "2")
+        await core.acd.login("8401", device("8401"))
+        await core.acd.pause("8401", PauseReason.BREAK)
+        served: list[tuple[str, int | None]] = []
+        core.bus.subscribe("agent.connected", lambda t, e: served.append(
+            (core.tracker.calls[e.call_id].caller_number,
+             core.tracker.calls[e.call_id].callback_id)))
+        a, b, c, d, vip = ("13900000001", "13900000002", "13900000003", "13900000004",
+                           "13800138888")
+        for number in (a, b, c):
+            await call(core, number)
+            await wait_until(lambda n=number: n in waiting_numbers(core), 15, f"{number} waits")
+            await asyncio.sleep(1.2)  # the place is kept to the second: joins apart
+        b_call, _ = caller_channel(core, b)
+        b_joined = core.tracker.calls[b_call].queued_at
+        assert b_joined is not None
+
+        entry = await take_the_offer(core, b, store)
+        assert entry["kind"] == "keep_place" and entry["queue"] == "tv-zh"
+        assert abs(entry["joined_at"].timestamp() - b_joined) < 1.0  # B's own place
+        # B hangs up; the callback takes B's place in the queue, between A and C
+        await wait_until(lambda: b_call not in core.tracker.calls, 30, "B hung up")
+        await wait_async(lambda: _order_is(core, [a, b, c]), 20, "the callback in B's place")
+        await call(core, d)
+        await asyncio.sleep(1.2)
+        await call(core, vip)
+        await wait_async(lambda: _order_is(core, [vip, a, b, c, d]), 20, "V ahead of all")
+        assert await queue_order(core) == [vip, a, b, c, d]
+
+        await core.acd.unpause("8401")
+        await wait_until(lambda: len(served) == 5, 150, "all five served")
+        assert [n for n, _ in served] == [vip, a, b, c, d]
+        assert served[2][1] == entry["id"]  # B's turn went to B's callback
+
+        done = await wait_async(lambda: _status(store, entry["id"], "done"), 30, "answered")
+        tries = await store.attempts_of(entry["id"])
+        assert [(t["outcome"], t["agent"]) for t in tries] == [("answered", "8401")]
+        rows = {r.caller_number: r for r in await wait_async(
+            lambda: _records(core, 6), 40, "six records")}  # B twice: first call, callback
+        first = [r for r in await records(core) if r.linkedid == b_call][0]
+        assert first.outcome == "callback_requested"
+        back = [r for r in await records(core) if r.callback_id == entry["id"]][0]
+        assert back.callback_of == b_call and back.outcome == "answered"
+        assert back.agent == "8401" and rows[a].agent == "8401"
+        # one wait, from B's first join: longer than A's, who was ahead of B
+        assert back.wait_seconds > rows[a].wait_seconds
+        assert done["attempts"] == 1
+        await core.acd.logout("8401")
+
+
+async def _order_is(core: Core, numbers: list[str]) -> bool:
+    return await queue_order(core) == numbers
+
+
+async def _status(store: Callbacks, cid: int, status: str) -> dict[str, Any] | None:
+    entry = await store.get(cid)
+    return entry if entry and entry["status"] == status else None
+
+
+async def _records(core: Core, n: int) -> list[Any] | None:
+    rows = await records(core)
+    return rows if len(rows) >= n else None
+
+
+async def test_tries_follow_the_policy_and_never_go_to_the_do_not_call_list(
+    creds: AmiCredentials, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """Busy, busy, then answered (spacing per the policy, a try each time an
+    agent takes it); no answer twice spends the tries; a number on the
+    do-not-call list is never dialled; eight racing triggers for one number
+    make one entry and one call."""
+    async with open_site(creds, tmp_path) as core:
+        store = Callbacks(core.engine)
+        await create_agent(core.acd, AgentIn(code="8402", name="乙",
+                                             skills={"tv": 5, "mandarin": 5}))
+        await core.actions.setvar("SIM_AGENT_TALK", "40")  # the agent waits out the ring
+        busy, silent, blocked = "13900000011", "13900000012", "13900000013"
+        await core.actions.db_put("sim-customer", busy, "busy")
+        await core.actions.db_put("sim-customer", silent, "noanswer")
+        await core.dnc.add(blocked, "asked not to be called", "test")
+        try:
+            await core.actions.setvar("HOTLINE_CALLBACK_RING", "4")
+            joined = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3)
+            results = await asyncio.gather(*(
+                store.open(busy, "abandoned", queue="tv-zh", joined_at=joined, call_id=f"x.{k}")
+                for k in range(8)))
+            assert len({e["id"] for e, _ in results}) == 1
+            b_entry = results[0][0]
+            s_entry, _ = await store.open(silent, "abandoned", queue="tv-zh", joined_at=joined)
+            d_entry, _ = await store.open(blocked, "abandoned", queue="tv-zh", joined_at=joined)
+            await core.acd.login("8402", device("8402"))
+            core.dialer.wake()
+            await wait_async(lambda: _status(store, d_entry["id"], "dropped"), 20, "DNC dropped")
+            # busy twice, then the line is free: answered on the third try
+            await wait_async(lambda: _attempts(store, b_entry["id"], 2), 90, "two busy tries")
+            await core.actions.db_put("sim-customer", busy, "answer:2")
+            await wait_async(lambda: _status(store, b_entry["id"], "done"), 90, "answered")
+            await wait_async(lambda: _status(store, s_entry["id"], "failed"), 120, "spent")
+        finally:
+            await core.actions.setvar("HOTLINE_CALLBACK_RING", "30")
+            for n in (busy, silent):
+                with contextlib.suppress(Exception):
+                    await core.actions.db_del("sim-customer", n)
+        tries = await store.attempts_of(b_entry["id"])
+        assert [t["outcome"] for t in tries] == ["busy", "busy", "answered"]
+        # the policy's spacing (3 s, then twice that) between the end of one
+        # try and the start of the next, at least
+        gaps = [(tries[k + 1]["started_at"] - tries[k]["ended_at"]).total_seconds()
+                for k in range(2)]
+        assert gaps[0] >= 3.0 - 0.5 and gaps[1] >= 6.0 - 0.5, gaps
+        assert [t["outcome"] for t in await store.attempts_of(s_entry["id"])] == \
+            ["no_answer", "no_answer"]  # max_attempts 2
+        assert await store.attempts_of(d_entry["id"]) == []
+        numbers = [r.caller_number for r in await records(core)]
+        assert blocked not in numbers
+        assert numbers.count(busy) == 3  # one call per try, never two at once
+        await wait_until(lambda: core.board.agent("8402").state is not AgentState.ON_CALL, 60)
+        await core.acd.logout("8402")
+
+
+async def _attempts(store: Callbacks, cid: int, n: int) -> list[Any] | None:
+    tries = await store.attempts_of(cid)
+    return tries if len([t for t in tries if t["ended_at"]]) >= n else None
