@@ -228,9 +228,11 @@ async def test_tries_follow_the_policy_and_never_go_to_the_do_not_call_list(
         assert [t["outcome"] for t in await store.attempts_of(s_entry["id"])] == \
             ["no_answer", "no_answer"]  # max_attempts 2
         assert await store.attempts_of(d_entry["id"]) == []
-        numbers = [r.caller_number for r in await records(core)]
+        rows = await wait_async(lambda: _records(core, 5), 30, "a record per try")
+        numbers = [r.caller_number for r in rows]
         assert blocked not in numbers
         assert numbers.count(busy) == 3  # one call per try, never two at once
+        assert {r.callback_id for r in rows} == {b_entry["id"], s_entry["id"]}
         await wait_until(lambda: core.board.agent("8402").state is not AgentState.ON_CALL, 60)
         await core.acd.logout("8402")
 
