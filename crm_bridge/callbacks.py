@@ -17,6 +17,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from crm_bridge.dnc import checked
+from crm_bridge.exceptions import ConflictError, NotFoundError
 from crm_bridge.models import (
     OPEN_CALLBACK,
     Callback,
@@ -25,6 +27,18 @@ from crm_bridge.models import (
     utcnow,
 )
 from crm_bridge.phones import normalize
+
+
+class CallbackNotFound(NotFoundError):
+    error_id = "callback-not-found"
+
+
+class CallbackOpen(ConflictError):
+    error_id = "callback-open"  # the number has one waiting or being dialled
+
+
+class CallbackClosed(ConflictError):
+    error_id = "callback-closed"  # done, failed or dropped: nothing to cancel
 
 
 def callback_json(c: Callback) -> dict[str, Any]:
@@ -200,6 +214,33 @@ class Callbacks:
                 select(CallbackAttempt.id).where(CallbackAttempt.callback_id == callback_id,
                                                  CallbackAttempt.ended_at.is_(None))
                 .order_by(CallbackAttempt.id.desc()).limit(1))).scalar_one_or_none()
+
+    async def book(self, raw: str, *, queue: str | None, note: str, actor: str
+                   ) -> dict[str, Any]:
+        """A callback booked by a supervisor: the number checked (422 naming
+        ``number``); one open per number still (409 if there is one)."""
+        number = checked(raw, self.local_area_code)
+        entry, created = await self.open(number, "keep_place", queue=queue,
+                                         joined_at=utcnow(), note=note or f"booked by {actor}")
+        if not created:
+            raise CallbackOpen(f"{number} already has callback {entry['id']} "
+                               f"({entry['status']})", details={"callback": entry["id"]})
+        return entry
+
+    async def cancel(self, callback_id: int, actor: str) -> dict[str, Any]:
+        if not await self.close(callback_id, CallbackStatus.DROPPED.value,
+                                f"cancelled by {actor}"):
+            entry = await self.get(callback_id)
+            if entry is None:
+                raise CallbackNotFound(f"no callback {callback_id}")
+            raise CallbackClosed(f"callback {callback_id} is {entry['status']}")
+        return await self.get(callback_id) or {}
+
+    async def with_attempts(self, callback_id: int) -> dict[str, Any]:
+        entry = await self.get(callback_id)
+        if entry is None:
+            raise CallbackNotFound(f"no callback {callback_id}")
+        return {**entry, "tries": await self.attempts_of(callback_id)}
 
     async def dialling(self) -> list[dict[str, Any]]:
         return await self.entries((CallbackStatus.DIALLING.value,))

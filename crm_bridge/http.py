@@ -15,10 +15,13 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from crm_bridge.accounts import Accounts
+from crm_bridge.callbacks import Callbacks
 from crm_bridge.dnc import DoNotCallList
 from crm_bridge.recordings import Recordings
 from crm_bridge.schemas import (
     AuditQuery,
+    CallbackIn,
+    CallbacksQuery,
     CallQuery,
     CustomerIn,
     CustomerPatch,
@@ -49,6 +52,7 @@ ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts")
 ZONE: web.AppKey[ZoneInfo] = web.AppKey("crm_zone")
 RECORDINGS: web.AppKey[Recordings] = web.AppKey("recordings")
 DNC: web.AppKey[DoNotCallList] = web.AppKey("do_not_call")
+CALLBACKS: web.AppKey[Callbacks] = web.AppKey("callbacks")
 
 CSV_COLUMNS = ["linkedid", "started_at", "answered_at", "ended_at", "caller_number",
                "caller_name", "dialled", "queue", "queues", "agent", "agents", "wait_seconds",
@@ -228,6 +232,51 @@ async def remove_dnc(request: web.Request) -> web.Response:
     return ok({"removed": request.match_info["number"]})
 
 
+# ---------------------------------------------------------------------- callbacks
+STATUSES = {"open": ("waiting", "dialling"), "all": ("waiting", "dialling", "done", "failed",
+                                                    "dropped")}
+
+
+def _callback_out(entry: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    out = dict(entry)
+    for key in ("joined_at", "next_attempt_at", "created_at", "closed_at"):
+        if out.get(key) is not None:
+            out[key] = out[key].astimezone(zone)
+    for t in out.get("tries", []):
+        for key in ("started_at", "ended_at"):
+            if t.get(key) is not None:
+                t[key] = t[key].astimezone(zone)
+    return out
+
+
+async def list_callbacks(request: web.Request) -> web.Response:
+    """The callbacks owed (open: waiting or being dialled), or those done,
+    failed or dropped: in the order they are owed."""
+    q = query(request, CallbacksQuery)
+    statuses = STATUSES.get(q.status, (q.status,))
+    entries = await request.app[CALLBACKS].entries(statuses, limit=q.limit)
+    zone = request.app[ZONE]
+    return ok({"callbacks": [_callback_out(e, zone) for e in entries], "count": len(entries)})
+
+
+async def get_callback(request: web.Request) -> web.Response:
+    cid = path_id(request, "callback_id")
+    return ok(_callback_out(await request.app[CALLBACKS].with_attempts(cid), request.app[ZONE]))
+
+
+async def book_callback(request: web.Request) -> web.Response:
+    data = await body(request, CallbackIn)
+    entry = await request.app[CALLBACKS].book(data.number, queue=data.queue, note=data.note,
+                                              actor=user(request).login)
+    return ok(_callback_out(entry, request.app[ZONE]), status=201)
+
+
+async def cancel_callback(request: web.Request) -> web.Response:
+    cid = path_id(request, "callback_id")
+    entry = await request.app[CALLBACKS].cancel(cid, user(request).login)
+    return ok(_callback_out(entry, request.app[ZONE]))
+
+
 async def recording(request: web.Request) -> web.FileResponse:
     """The call's recording, for supervisors; HTTP Range lets the browser's
     player seek without fetching the whole file."""
@@ -238,9 +287,9 @@ async def recording(request: web.Request) -> web.FileResponse:
 
 def add_routes(app: web.Application, crm: CrmService, tickets: TicketService,
                accounts: Accounts, zone: str, recordings: Recordings,
-               dnc: DoNotCallList) -> None:
+               dnc: DoNotCallList, callbacks: Callbacks) -> None:
     app[CRM], app[TICKETS], app[ACCOUNTS], app[ZONE] = crm, tickets, accounts, ZoneInfo(zone)
-    app[RECORDINGS], app[DNC] = recordings, dnc
+    app[RECORDINGS], app[DNC], app[CALLBACKS] = recordings, dnc, callbacks
     r = Routes(app)
     # the archive: agents look customers up and open work orders during calls
     r.get("/api/v1/customers", search_customers, SIGNED_IN)
@@ -267,3 +316,9 @@ def add_routes(app: web.Application, crm: CrmService, tickets: TicketService,
     r.post("/api/v1/do-not-call", add_dnc, SUPERVISOR, audit="dnc.add")
     r.post("/api/v1/do-not-call/import", import_dnc, SUPERVISOR, audit="dnc.import")
     r.delete("/api/v1/do-not-call/{number}", remove_dnc, SUPERVISOR, audit="dnc.remove")
+    # callbacks owed: the supervisor's board, a callback booked or cancelled by hand
+    r.get("/api/v1/callbacks", list_callbacks, SUPERVISOR)
+    r.post("/api/v1/callbacks", book_callback, SUPERVISOR, audit="callback.book")
+    r.get("/api/v1/callbacks/{callback_id}", get_callback, SUPERVISOR)
+    r.delete("/api/v1/callbacks/{callback_id}", cancel_callback, SUPERVISOR,
+             audit="callback.cancel")

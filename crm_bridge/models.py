@@ -311,6 +311,16 @@ class CallbackStatus(enum.StrEnum):
 OPEN_CALLBACK = ("waiting", "dialling")
 
 
+class CallbackOutcome(enum.StrEnum):
+    """How one try ended (cti/outbound/dialer.py maps Asterisk's DIALSTATUS)."""
+
+    ANSWERED = "answered"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    FAILED = "failed"
+    REFUSED = "refused"
+
+
 class Callback(Base):
     """A call the hotline owes a customer. At most one open per number: a
     second trigger for the same number finds the open one."""

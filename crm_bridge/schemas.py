@@ -181,6 +181,20 @@ class DoNotCallIn(_Strict):
     reason: str = Field("", max_length=200)
 
 
+class CallbackIn(_Strict):
+    """A callback a supervisor books by hand (a caller who wrote in, a
+    complaint to call back): it waits its turn in the queue as of now."""
+
+    number: str = Field(min_length=3, max_length=30)
+    queue: str | None = Field(None, max_length=40)
+    note: str = Field("", max_length=200)
+
+
+class CallbacksQuery(_Strict):
+    status: str = Field("open", pattern=r"^(open|waiting|dialling|done|failed|dropped|all)$")
+    limit: int = Field(200, ge=1, le=2000)
+
+
 class PageQuery(_Strict):
     limit: int = Field(500, ge=1, le=5000)
     offset: int = Field(0, ge=0)

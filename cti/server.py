@@ -127,6 +127,7 @@ class Core:
     spy: SpyService
     recordings: Recordings
     dnc: DoNotCallList
+    callbacks: Callbacks
     owed: Owed
     owed_calls: Subscription
     dialer: Dialer
@@ -250,7 +251,7 @@ def build_core(settings: Settings) -> Core:
                 spy=SpyService(actions, tracker, acd_service, accounts),
                 recordings=Recordings(engine, settings.effective_recordings_dir,
                                       settings.recording_retention_days),
-                dnc=dnc,
+                dnc=dnc, callbacks=callbacks,
                 owed=Owed(callbacks, dnc,
                           {name: q.callback_after_abandon
                            for name, q in acd_config.all_queues().items()}, callable_number),
@@ -490,7 +491,7 @@ def web_app(core: Core) -> App:
     cti.web.sessions.add_routes(app, core.sessions)
     crm_bridge.http.add_routes(app, core.crm, core.tickets, core.accounts,
                                core.settings.site_timezone, core.recordings,
-                               core.dnc)
+                               core.dnc, core.callbacks)
     acd.http.add_routes(app, core.bus, core.acd, core.kpi)
     ivr.http.add_routes(app, core.ivr_report)
     cti.console.http.add_routes(app, core.bus, core.pops, core.wrap_up, core.controls, core.acd)

@@ -55,6 +55,10 @@ class ScreenPop:
     received_at: float
     # the agent answered at (None: still ringing); the wait then is final
     answered_at: float | None = None
+    # a callback keeping its place: its id and the first call; answering it
+    # calls the customer (the wait counts from the first join, queued_at)
+    callback_id: int | None = None
+    callback_of: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

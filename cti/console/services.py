@@ -186,7 +186,8 @@ class ScreenPops:
             ivr_path=call.ivr_path, language=call.language,
             waited_seconds=waited(call, event_at), queued_at=call.queued_at,
             notes=list(self.notes.get(call.call_id, [])), event_at=event_at,
-            received_at=received_at)
+            received_at=received_at, callback_id=call.callback_id,
+            callback_of=call.callback_of)
         offer.sent_at = time.time()
         self.notifier.pop(offer.pop, offer.state, offer.sent_at)
         log.info("screen_pop", agent=offer.agent, call_id=call.call_id,

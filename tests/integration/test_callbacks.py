@@ -18,12 +18,12 @@ from sqlalchemy import select
 from acd.board import AgentState
 from acd.schemas import AgentIn, PauseReason
 from acd.services import create_agent
-from cti.config.credentials import AmiCredentials
-from cti.server import Core
-from cti.tools.sandbox import Sandbox
 from crm_bridge.callbacks import Callbacks
 from crm_bridge.models import CallRecord
 from crm_bridge.schemas import CustomerIn, PhoneIn
+from cti.config.credentials import AmiCredentials
+from cti.server import Core
+from cti.tools.sandbox import Sandbox
 from tests.integration.conftest import FIXTURES, running_core, wait_async, wait_until
 
 TV_LINE = "Local/4008008004@hotline"  # the TV line: straight to tv-zh
@@ -154,9 +154,9 @@ async def test_the_callback_keeps_its_place_among_live_callers_and_a_vip(
         assert [(t["outcome"], t["agent"]) for t in tries] == [("answered", "8401")]
         rows = {r.caller_number: r for r in await wait_async(
             lambda: _records(core, 6), 40, "six records")}  # B twice: first call, callback
-        first = [r for r in await records(core) if r.linkedid == b_call][0]
+        first = next(r for r in await records(core) if r.linkedid == b_call)
         assert first.outcome == "callback_requested"
-        back = [r for r in await records(core) if r.callback_id == entry["id"]][0]
+        back = next(r for r in await records(core) if r.callback_id == entry["id"])
         assert back.callback_of == b_call and back.outcome == "answered"
         assert back.agent == "8401" and rows[a].agent == "8401"
         # one wait, from B's first join: longer than A's, who was ahead of B

@@ -13,7 +13,16 @@ import pytest
 
 from acd.board import AgentState
 from acd.schemas import PauseReason
-from crm_bridge.models import ApplianceCategory, CallOutcome, Disposition, TicketKind, TicketStatus
+from crm_bridge.models import (
+    ApplianceCategory,
+    CallbackKind,
+    CallbackOutcome,
+    CallbackStatus,
+    CallOutcome,
+    Disposition,
+    TicketKind,
+    TicketStatus,
+)
 from cti.config.paths import PROJECT_ROOT
 from cti.roles import Role
 from cti.supervisor.schemas import SpyMode
@@ -23,7 +32,9 @@ CATALOGUE = json.loads((sessions.STATIC / "catalogue.json").read_text(encoding="
 ENUMS: list[tuple[str, type[Enum]]] = [
     ("state", AgentState), ("pause", PauseReason), ("category", ApplianceCategory),
     ("ticket_kind", TicketKind), ("ticket_status", TicketStatus),
-    ("disposition", Disposition), ("outcome", CallOutcome), ("spy", SpyMode), ("role", Role)]
+    ("disposition", Disposition), ("outcome", CallOutcome), ("spy", SpyMode), ("role", Role),
+    ("callback_kind", CallbackKind), ("callback_status", CallbackStatus),
+    ("try_outcome", CallbackOutcome)]
 # aiohttp's own refusals, as the error middleware names them, and its 500
 HTTP_IDS = {"not-found", "method-not-allowed", "request-entity-too-large", "internal-error"}
 

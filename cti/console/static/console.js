@@ -370,6 +370,15 @@ function showOffer(o) {
   $("#pop-vip").hidden = !(c && c.vip);
   text($("#pop-number"), card.number_display || o.caller_number);
   text($("#pop-queue"), o.queue);
+  // a callback keeping the caller's place: answering it calls the customer
+  const cb = $("#pop-callback");
+  cb.hidden = o.callback_id == null;
+  if (o.callback_id != null) {
+    const since = o.queued_at ? new Date(o.queued_at * 1000) : null;
+    const mins = o.queued_at ? Math.max(0, Math.round((Date.now() / 1000 + (clock.skew || 0) - o.queued_at) / 60)) : 0;
+    text(cb, `回电 Callback · 排队自 in line since ${since ? since.toTimeString().slice(0, 5) : "—"}` +
+      `，已 ${mins} 分钟 (${mins} min) · 接听后拨打客户 answer to call the customer`);
+  }
   if (fresh) {
     Object.assign(clock, { queuedAt: o.queued_at, waited: o.waited_seconds,
       answeredAt: o.answered_at || null, holdSince: null, held: 0, endedAt: null,

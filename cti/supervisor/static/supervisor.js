@@ -149,3 +149,57 @@ hotline.ready.then(() => hotline.feed("/api/v1/acd/ws", onMessage, (up) => {
   link.textContent = up ? "实时 live" : "重新连接中 reconnecting";
 }));
 setInterval(tick, 1000);
+
+// Callbacks owed (waiting their turn in their caller's place, or being
+// dialled), and those reached, not reached or dropped: read every 5 s.
+function clock(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const today = new Date().toDateString() === d.toDateString();
+  return today ? d.toTimeString().slice(0, 5) : `${d.getMonth() + 1}/${d.getDate()} ${d.toTimeString().slice(0, 5)}`;
+}
+
+function callbackRow(c) {
+  const cancel = ["waiting", "dialling"].includes(c.status) ? el("button", { type: "button",
+    text: "取消 Cancel", "data-action": "cancel-callback",
+    onclick: async () => {
+      if (!confirm(`取消给 ${c.number} 的回电? Cancel the callback to ${c.number}?`)) return;
+      showError(null);
+      try { await api("DELETE", `/api/v1/callbacks/${c.id}`); } catch (err) { showError(err); }
+      loadCallbacks();
+    } }) : null;
+  return el("tr", { "data-callback": c.id, "data-status": c.status },
+    el("td", { text: c.number }),
+    el("td", { text: label("callback_kind", c.kind) }),
+    el("td", {}, el("span", { class: "state", "data-state": c.status, text: label("callback_status", c.status) })),
+    el("td", { text: c.queue || "" }),
+    el("td", { text: clock(c.joined_at) }),
+    el("td", { class: "num", text: String(c.attempts) }),
+    el("td", { text: c.last_outcome ? label("try_outcome", c.last_outcome) : "" }),
+    el("td", { text: c.status === "waiting" ? (clock(c.next_attempt_at) || "排队中 in line") : "" }),
+    el("td", { class: "muted", text: c.note || "" }),
+    el("td", {}, cancel));
+}
+
+async function loadCallbacks() {
+  const filter = document.getElementById("callback-filter").value;
+  try {
+    const d = await api("GET", `/api/v1/callbacks?status=${filter}&limit=200`);
+    document.querySelector("#callbacks tbody").replaceChildren(...d.callbacks.map(callbackRow));
+    document.getElementById("callback-count").textContent = `${d.count}`;
+  } catch (err) { showError(err); }
+}
+
+document.getElementById("callback-filter").addEventListener("change", loadCallbacks);
+document.getElementById("callback-book").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  showError(null);
+  try {
+    await api("POST", "/api/v1/callbacks", { number: form.number.value.trim(), note: form.note.value.trim() });
+    form.reset();
+  } catch (err) { showError(err); }
+  loadCallbacks();
+});
+hotline.ready.then(loadCallbacks);
+setInterval(loadCallbacks, 5000);
