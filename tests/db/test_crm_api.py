@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_bridge.accounts import Accounts
+from crm_bridge.callbacks import Callbacks
 from crm_bridge.dnc import DoNotCallList
 from crm_bridge.http import add_routes
 from crm_bridge.models import Appliance, CallRecord, Customer, CustomerPhone, Ticket
@@ -40,7 +41,8 @@ async def client(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[TestClien
     add_routes(app, CrmService(engine, local_area_code="0571", today=lambda: TODAY),
                    TicketService(engine), accounts, "Asia/Shanghai",
                    Recordings(engine, tmp_path / "recordings", 90),
-                   DoNotCallList(engine, local_area_code="0571"))
+                   DoNotCallList(engine, local_area_code="0571"),
+                   Callbacks(engine, local_area_code="0571"))
     async with await bearer(TestServer(app), sessions, accounts) as c:
         yield c
 
@@ -314,3 +316,34 @@ async def test_the_do_not_call_list_by_hand_and_by_csv_all_or_nothing(
     resp = await client.post("/api/v1/do-not-call/import", data=b"",
                              headers={"Content-Type": "text/csv"})
     assert resp.status == 422
+
+
+async def test_callbacks_booked_by_hand_listed_in_owed_order_and_cancelled(
+    client: TestClient[Any, Any]
+) -> None:
+    for bad in ("12345", "not a number", "+1 415 555 0100"):
+        resp = await client.post("/api/v1/callbacks", json={"number": bad})
+        err = (await resp.json())["error"]
+        assert resp.status == 422 and err["details"]["fields"][0]["field"] == "number", bad
+    resp = await client.post("/api/v1/callbacks", json={"number": "+86 138-0013-8000",
+                                                        "queue": "tv-zh", "note": "投诉回电"})
+    first = await resp.json()
+    assert resp.status == 201 and first["number"] == "13800138000"
+    assert first["status"] == "waiting" and first["joined_at"].endswith("+08:00")
+    resp = await client.post("/api/v1/callbacks", json={"number": "13800138000"})
+    assert resp.status == 409 and (await resp.json())["error"]["id"] == "callback-open"
+    await client.post("/api/v1/callbacks", json={"number": "8888 1234"})  # the local area
+    owed = await (await client.get("/api/v1/callbacks")).json()
+    assert [c["number"] for c in owed["callbacks"]] == ["13800138000", "057188881234"]
+    one = await (await client.get(f"/api/v1/callbacks/{first['id']}")).json()
+    assert one["tries"] == [] and one["note"] == "投诉回电"
+    resp = await client.delete(f"/api/v1/callbacks/{first['id']}")
+    assert resp.status == 200 and (await resp.json())["status"] == "dropped"
+    resp = await client.delete(f"/api/v1/callbacks/{first['id']}")
+    assert resp.status == 409 and (await resp.json())["error"]["id"] == "callback-closed"
+    resp = await client.get("/api/v1/callbacks/999")
+    assert resp.status == 404 and (await resp.json())["error"]["id"] == "callback-not-found"
+    resp = await client.get("/api/v1/callbacks", params={"status": "everything"})
+    assert resp.status == 422
+    dropped = await (await client.get("/api/v1/callbacks", params={"status": "dropped"})).json()
+    assert [c["id"] for c in dropped["callbacks"]] == [first["id"]]
