@@ -86,7 +86,15 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/hotline asterisk up
 	$(BIN)/hotline prompts build
-	@rc=0; $(BIN)/pytest -q --durations=10 || rc=$$?; \
+	@# the unit and database tests (no Asterisk) run beside the integration
+	@# tests, at a lower CPU priority so the calls' timing is not disturbed
+	@mkdir -p var; rc=0; \
+	( nice -n 10 $(BIN)/pytest -q -p no:cacheprovider tests/unit tests/db \
+	    > var/test-unit-db.log 2>&1; echo $$? > var/test-unit-db.rc ) & \
+	$(BIN)/pytest -q --durations=10 tests/integration || rc=$$?; \
+	wait; echo "--- unit and database tests (var/test-unit-db.log):"; \
+	tail -n 30 var/test-unit-db.log; \
+	[ "$$(cat var/test-unit-db.rc)" = 0 ] || rc=1; \
 	$(BIN)/hotline asterisk down || true; \
 	exit $$rc
 

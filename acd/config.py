@@ -90,6 +90,9 @@ class QueueDefaults(_Strict):
     # (the first offer after that long in the queue); null: no offer
     callback_offer_after: int | None = Field(default=None, ge=0, le=3600)
     callback_offer_every: int = Field(default=60, ge=10, le=3600)
+    # the caller stays on the line when the agent hangs up and rates the
+    # agent 1-5 on the keypad
+    survey_after_call: bool = False
 
 
 class QueueSpec(_Strict):
@@ -108,6 +111,7 @@ class QueueSpec(_Strict):
     callback_after_abandon: int | None = Field(default=-1, ge=-1, le=3600)  # -1: the default's
     callback_offer_after: int | None = Field(default=-1, ge=-1, le=3600)  # -1: the default's
     callback_offer_every: int | None = Field(None, ge=10, le=3600)
+    survey_after_call: bool | None = None
 
 
 class Queue(_Strict):
@@ -129,6 +133,7 @@ class Queue(_Strict):
     callback_after_abandon: int | None
     callback_offer_after: int | None
     callback_offer_every: int
+    survey_after_call: bool
 
     @property
     def first_max_penalty(self) -> int | None:
@@ -202,6 +207,7 @@ class AcdConfig(_Strict):
             callback_offer_after=d.callback_offer_after
             if spec.callback_offer_after == -1 else spec.callback_offer_after,
             callback_offer_every=_or(spec.callback_offer_every, d.callback_offer_every),
+            survey_after_call=_or(spec.survey_after_call, d.survey_after_call),
         )
 
     def all_queues(self) -> dict[str, Queue]:

@@ -35,6 +35,7 @@ class Route:
     customer_id: int | None = None
     vip: bool = False
     record: bool = False  # the queue's recording policy, decided for this call
+    survey: bool = False  # the caller rates the agent after the call (Queue() option c)
 
     def channel_variables(self) -> dict[str, str]:
         """What the dialplan reads (extensions.conf, context hotline)."""
@@ -48,6 +49,7 @@ class Route:
             "HOTLINE_CUSTOMER_ID": str(self.customer_id or ""),
             "HOTLINE_VIP": "1" if self.vip else "",
             "HOTLINE_RECORD": "1" if self.record else "",
+            "HOTLINE_SURVEY": "1" if self.survey else "",
         }
 
 
@@ -87,4 +89,5 @@ class Router:
         return Route(queue=q.name, priority=self.config.vip_priority if vip else 0,
                      max_wait=q.max_wait, max_penalty=q.first_max_penalty,
                      overflow_queue=q.overflow_queue,
-                     customer_id=customer_id, vip=vip, record=self.records(q.recording))
+                     customer_id=customer_id, vip=vip, record=self.records(q.recording),
+                     survey=q.survey_after_call)

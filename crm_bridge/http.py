@@ -26,6 +26,7 @@ from crm_bridge.schemas import (
     CustomerIn,
     CustomerPatch,
     CustomerQuery,
+    DaysQuery,
     DoNotCallIn,
     PageQuery,
     TicketAssign,
@@ -37,6 +38,7 @@ from crm_bridge.schemas import (
     UserPatch,
 )
 from crm_bridge.services import CrmService
+from crm_bridge.surveys import Surveys
 from crm_bridge.tickets import TicketService
 from cti.errors import FieldError
 from cti.roles import Role
@@ -53,6 +55,7 @@ ZONE: web.AppKey[ZoneInfo] = web.AppKey("crm_zone")
 RECORDINGS: web.AppKey[Recordings] = web.AppKey("recordings")
 DNC: web.AppKey[DoNotCallList] = web.AppKey("do_not_call")
 CALLBACKS: web.AppKey[Callbacks] = web.AppKey("callbacks")
+SURVEYS: web.AppKey[Surveys] = web.AppKey("surveys")
 
 CSV_COLUMNS = ["linkedid", "started_at", "answered_at", "ended_at", "caller_number",
                "caller_name", "dialled", "queue", "queues", "agent", "agents", "wait_seconds",
@@ -277,6 +280,32 @@ async def cancel_callback(request: web.Request) -> web.Response:
     return ok(_callback_out(entry, request.app[ZONE]))
 
 
+# ---------------------------------------------------------------------- surveys
+async def satisfaction_report(request: web.Request) -> web.Response:
+    """Follow-up surveys per outlet, post-call surveys per agent, over the
+    site's days ``from``..``to`` (default: the last 30 days)."""
+    q = query(request, DaysQuery)
+    zone = request.app[ZONE]
+    today = dt.datetime.now(zone).date()
+    last = q.to or today
+    first = q.from_ or last - dt.timedelta(days=29)
+    if first > last:
+        raise FieldError("from", "after to")
+    start = dt.datetime.combine(first, dt.time(), zone)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone)
+    out = await request.app[SURVEYS].satisfaction(start, end)
+    return ok({"from": first.isoformat(), "to": last.isoformat(), **out})
+
+
+async def ticket_surveys(request: web.Request) -> web.Response:
+    tid = path_id(request, "ticket_id")
+    answers = await request.app[SURVEYS].answers(ticket_id=tid)
+    zone = request.app[ZONE]
+    for a in answers:
+        a["created_at"] = a["created_at"].astimezone(zone)
+    return ok({"surveys": answers})
+
+
 async def recording(request: web.Request) -> web.FileResponse:
     """The call's recording, for supervisors; HTTP Range lets the browser's
     player seek without fetching the whole file."""
@@ -287,9 +316,10 @@ async def recording(request: web.Request) -> web.FileResponse:
 
 def add_routes(app: web.Application, crm: CrmService, tickets: TicketService,
                accounts: Accounts, zone: str, recordings: Recordings,
-               dnc: DoNotCallList, callbacks: Callbacks) -> None:
+               dnc: DoNotCallList, callbacks: Callbacks, surveys: Surveys) -> None:
     app[CRM], app[TICKETS], app[ACCOUNTS], app[ZONE] = crm, tickets, accounts, ZoneInfo(zone)
     app[RECORDINGS], app[DNC], app[CALLBACKS] = recordings, dnc, callbacks
+    app[SURVEYS] = surveys
     r = Routes(app)
     # the archive: agents look customers up and open work orders during calls
     r.get("/api/v1/customers", search_customers, SIGNED_IN)
@@ -322,3 +352,6 @@ def add_routes(app: web.Application, crm: CrmService, tickets: TicketService,
     r.get("/api/v1/callbacks/{callback_id}", get_callback, SUPERVISOR)
     r.delete("/api/v1/callbacks/{callback_id}", cancel_callback, SUPERVISOR,
              audit="callback.cancel")
+    # surveys: satisfaction per outlet (follow-ups) and per agent (after calls)
+    r.get("/api/v1/reports/satisfaction", satisfaction_report, SUPERVISOR)
+    r.get("/api/v1/tickets/{ticket_id}/surveys", ticket_surveys, SIGNED_IN)

@@ -372,6 +372,42 @@ class CallbackAttempt(Base):
     __table_args__ = (Index("ix_callback_attempts_callback_id", "callback_id"),)
 
 
+class SurveyKind(enum.StrEnum):
+    FOLLOW_UP = "follow_up"  # 回访: after a repair or installation closed
+    POST_CALL = "post_call"  # the caller rates the agent when the agent hangs up
+
+
+class SurveyAnswer(Base):
+    """One survey answered over the keypad: satisfaction 1-5, whether the
+    problem was solved (follow-ups), a spoken comment's file; linked to the
+    call, the agent, the ticket and its outlet. Written once."""
+
+    __tablename__ = "survey_answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    call_linkedid: Mapped[str | None] = mapped_column(String(64))
+    agent: Mapped[str | None] = mapped_column(String(60))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    outlet_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_outlets.id", ondelete="SET NULL"))
+    callback_id: Mapped[int | None] = mapped_column(
+        ForeignKey("callbacks.id", ondelete="SET NULL"))
+    satisfaction: Mapped[int | None] = mapped_column(Integer)  # 1-5; None: not given
+    solved: Mapped[bool | None] = mapped_column()
+    comment_file: Mapped[str | None] = mapped_column(String(300))  # under the recordings dir
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        _check_in("kind", SurveyKind),
+        CheckConstraint("satisfaction IS NULL OR satisfaction BETWEEN 1 AND 5",
+                        name="satisfaction_range"),
+        Index("ix_survey_answers_created_at", "created_at"),
+        Index("ix_survey_answers_outlet_id", "outlet_id"),
+        Index("ix_survey_answers_call", "call_linkedid"),
+    )
+
+
 class DoNotCall(Base):
     """A number the hotline never calls out to (callbacks, follow-ups,
     campaigns), whoever asks; kept by its normalised form."""

@@ -195,6 +195,13 @@ class CallbacksQuery(_Strict):
     limit: int = Field(200, ge=1, le=2000)
 
 
+class DaysQuery(_Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: dt.date | None = Field(None, alias="from")
+    to: dt.date | None = None
+
+
 class PageQuery(_Strict):
     limit: int = Field(500, ge=1, le=5000)
     offset: int = Field(0, ge=0)

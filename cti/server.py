@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,7 @@ from crm_bridge.intervals import IntervalWriter
 from crm_bridge.recordings import Recordings
 from crm_bridge.reports import ReportRows
 from crm_bridge.services import CrmService
+from crm_bridge.surveys import FollowUps, Surveys
 from crm_bridge.tickets import TicketService
 from crm_bridge.webhook import WebhookSender
 from crm_bridge.wrapups import WrapUps
@@ -90,6 +92,7 @@ from ivr.menus import load_menus
 from ivr.prompts import load_catalogue
 from ivr.report import IvrReport
 from ivr.services import hotline_entry
+from ivr.survey import survey_entry
 
 log = structlog.get_logger("cti.server")
 
@@ -128,6 +131,7 @@ class Core:
     recordings: Recordings
     dnc: DoNotCallList
     callbacks: Callbacks
+    surveys: Surveys
     owed: Owed
     owed_calls: Subscription
     dialer: Dialer
@@ -239,6 +243,13 @@ def build_core(settings: Settings) -> Core:
                      if q.callback_offer_after is not None}, dialer.is_open)
     agi.add_route("callback", callback_entry(Booking(callbacks, dnc, callable_number,
                                                      dialer.wake), menus))
+    # 回访: a closed repair or installation owes a follow-up call; surveys answered
+    surveys = Surveys(engine)
+    follow_ups = FollowUps(engine, callbacks,
+                           after=dt.timedelta(hours=outbound.follow_up.after_hours),
+                           queue=outbound.follow_up.queue)
+    tickets.on_closed.append(follow_ups.on_ticket_closed)
+    agi.add_route("survey", survey_entry(surveys, menus))
     sessions = SessionService(accounts, on_sign_out=[acd_service.leave_queues])
     return Core(settings=settings, bus=bus, tracker=tracker, agent_events=agent_events,
                 conn=conn, actions=actions, pump=pump, agi=agi, loop_monitor=LoopMonitor(),
@@ -251,7 +262,7 @@ def build_core(settings: Settings) -> Core:
                 spy=SpyService(actions, tracker, acd_service, accounts),
                 recordings=Recordings(engine, settings.effective_recordings_dir,
                                       settings.recording_retention_days),
-                dnc=dnc, callbacks=callbacks,
+                dnc=dnc, callbacks=callbacks, surveys=surveys,
                 owed=Owed(callbacks, dnc,
                           {name: q.callback_after_abandon
                            for name, q in acd_config.all_queues().items()}, callable_number),
@@ -491,7 +502,7 @@ def web_app(core: Core) -> App:
     cti.web.sessions.add_routes(app, core.sessions)
     crm_bridge.http.add_routes(app, core.crm, core.tickets, core.accounts,
                                core.settings.site_timezone, core.recordings,
-                               core.dnc, core.callbacks)
+                               core.dnc, core.callbacks, core.surveys)
     acd.http.add_routes(app, core.bus, core.acd, core.kpi)
     ivr.http.add_routes(app, core.ivr_report)
     cti.console.http.add_routes(app, core.bus, core.pops, core.wrap_up, core.controls, core.acd)

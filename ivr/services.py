@@ -26,7 +26,8 @@ LOOKUP_TIMEOUT = 1.0  # seconds the caller may wait for the CRM lookup
 # joined by "|", split by [hotline-route] (asterisk-conf/extensions.conf)
 ROUTE_VARIABLES = ("HOTLINE_QUEUE", "HOTLINE_PRIORITY", "HOTLINE_QUEUE_TIMEOUT",
                    "HOTLINE_MAX_PENALTY", "HOTLINE_OVERFLOW_QUEUE", "HOTLINE_CUSTOMER_ID",
-                   "HOTLINE_VIP", "HOTLINE_LANGUAGE", "HOTLINE_IVR_PATH", "HOTLINE_RECORD")
+                   "HOTLINE_VIP", "HOTLINE_LANGUAGE", "HOTLINE_IVR_PATH", "HOTLINE_RECORD",
+                   "HOTLINE_SURVEY")
 
 
 class CallCards(Protocol):

@@ -75,9 +75,20 @@ class RetryPolicy(_Strict):
     failed: Retry
 
 
+class FollowUp(_Strict):
+    """回访: the call after a repair or installation is closed."""
+
+    after_hours: float = Field(default=24.0, ge=0, le=24 * 30)  # after the ticket is closed
+    # ivr: the customer answers the survey on the keypad; agent: an agent
+    # calls (the callback waits in ``queue`` like any other)
+    mode: Literal["ivr", "agent"] = "ivr"
+    queue: str | None = None
+
+
 class OutboundConfig(_Strict):
     calendar: Calendar
     retry: RetryPolicy
+    follow_up: FollowUp = Field(default_factory=lambda: FollowUp())
 
 
 def load_outbound(path: Path = DEFAULT_FILE) -> OutboundConfig:

@@ -85,7 +85,7 @@ def utcnow() -> dt.datetime:
 class Dialer:
     def __init__(self, store: CallbackQueue, telephony: Telephony, blocklist: Blocklist,
                  config: OutboundConfig, zone: str, *, default_queue: str,
-                 tick: float = 5.0, wait_limit: float = 3600.0,
+                 tick: float = 5.0, wait_limit: float = 3600.0, ring_seconds: float = 30.0,
                  clock: Callable[[], dt.datetime] = utcnow) -> None:
         """``wait_limit``: seconds a stand-in may wait in its queue before
         Asterisk gives up on it (it is then placed again, same rank)."""
@@ -93,6 +93,7 @@ class Dialer:
         self.config, self.zone = config, ZoneInfo(zone)
         self.default_queue = default_queue
         self.tick, self.wait_limit, self.clock = tick, wait_limit, clock
+        self.ring_seconds = ring_seconds  # the dialplan's HOTLINE_CALLBACK_RING
         self.placed: dict[int, dict[str, Any]] = {}  # in a queue, not yet taken by an agent
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -130,6 +131,9 @@ class Dialer:
                 self._place(entry)
 
     def _place(self, entry: dict[str, Any]) -> None:
+        if entry["kind"] == "follow_up" and self.config.follow_up.mode == "ivr":
+            self._survey_call(entry)
+            return
         joined = entry["joined_at"] or self.clock()
         variables = {
             "HOTLINE_CALLBACK": str(entry["id"]),
@@ -146,13 +150,33 @@ class Dialer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _originate(self, entry: dict[str, Any], variables: dict[str, str]) -> None:
+    def _survey_call(self, entry: dict[str, Any]) -> None:
+        """回访 on the keypad: the customer is dialled straight away; once they
+        answer, the survey (ivr/survey.py) asks its questions."""
+        variables = {"HOTLINE_CALLBACK": str(entry["id"]),
+                     "HOTLINE_TICKET": str(entry["ticket_id"] or ""),
+                     "HOTLINE_LANGUAGE": "zh"}
+        self.placed[entry["id"]] = entry
+        self.placements += 1
+        log.info("follow_up_dialled", callback=entry["id"], ticket=entry["ticket_id"],
+                 attempts=entry["attempts"])
+        task = asyncio.create_task(self._originate(
+            entry, variables, channel=f"Local/{entry['number']}@hotline-customer",
+            context="hotline-survey", exten="follow_up",
+            ring_timeout=self.ring_seconds + 15))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _originate(self, entry: dict[str, Any], variables: dict[str, str], *,
+                         channel: str | None = None, context: str = "hotline-callback-dial",
+                         exten: str | None = None, ring_timeout: float | None = None
+                         ) -> None:
         cid = entry["id"]
         try:
             await self.telephony.originate(
-                f"Local/{cid}@hotline-callback", context="hotline-callback-dial",
-                exten=entry["number"], caller_id=f'"callback" <{entry["number"]}>',
-                variables=variables, ring_timeout=self.wait_limit)
+                channel or f"Local/{cid}@hotline-callback", context=context,
+                exten=exten or entry["number"], caller_id=f'"callback" <{entry["number"]}>',
+                variables=variables, ring_timeout=ring_timeout or self.wait_limit)
         except AmiActionFailed as exc:
             # the stand-in left its queue before an agent took it: closing
             # time, Asterisk gave up on it, or it was hung up

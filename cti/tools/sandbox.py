@@ -226,8 +226,8 @@ class Sandbox:
         if etc.exists():
             shutil.rmtree(etc)
         shutil.copytree(self.conf_src, etc)
-        for sub in ("run", "log", "spool", "lib", "data/sounds", "data/moh", "etc/manager.d",
-                    "etc/queues.d", "etc/pjsip.d", "recordings"):
+        for sub in ("run", "log", "spool", "spool/monitor/hotline", "lib", "data/sounds",
+                    "data/moh", "etc/manager.d", "etc/queues.d", "etc/pjsip.d", "recordings"):
             (base / sub).mkdir(parents=True, exist_ok=True)
         inner = layout.inner_base
         (etc / "asterisk.conf").write_text(

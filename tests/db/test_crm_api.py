@@ -23,6 +23,7 @@ from crm_bridge.http import add_routes
 from crm_bridge.models import Appliance, CallRecord, Customer, CustomerPhone, Ticket
 from crm_bridge.recordings import Recordings
 from crm_bridge.services import CrmService
+from crm_bridge.surveys import Surveys
 from crm_bridge.tickets import TicketService
 from cti.web import sessions as web_sessions
 from cti.web.app import new_app
@@ -42,7 +43,7 @@ async def client(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[TestClien
                    TicketService(engine), accounts, "Asia/Shanghai",
                    Recordings(engine, tmp_path / "recordings", 90),
                    DoNotCallList(engine, local_area_code="0571"),
-                   Callbacks(engine, local_area_code="0571"))
+                   Callbacks(engine, local_area_code="0571"), Surveys(engine))
     async with await bearer(TestServer(app), sessions, accounts) as c:
         yield c
 

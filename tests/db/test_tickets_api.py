@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_bridge.accounts import Accounts
+from crm_bridge.callbacks import Callbacks
 from crm_bridge.dnc import DoNotCallList
 from crm_bridge.http import add_routes
 from crm_bridge.models import (
@@ -34,6 +35,7 @@ from crm_bridge.models import (
 )
 from crm_bridge.recordings import Recordings
 from crm_bridge.services import CrmService
+from crm_bridge.surveys import Surveys
 from crm_bridge.tickets import TicketService
 from cti.web import sessions as web_sessions
 from cti.web.app import new_app
@@ -75,7 +77,8 @@ async def client(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[TestClien
     add_routes(app, CrmService(engine, today=lambda: NOW.date()),
                    TicketService(engine, zone="Asia/Shanghai", now=lambda: NOW), accounts,
                    "Asia/Shanghai", Recordings(engine, tmp_path / "recordings", 90),
-                   DoNotCallList(engine, local_area_code="0571"))
+                   DoNotCallList(engine, local_area_code="0571"),
+                   Callbacks(engine, local_area_code="0571"), Surveys(engine))
     async with await bearer(TestServer(app), sessions, accounts) as c:
         yield c
 
