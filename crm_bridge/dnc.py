@@ -52,9 +52,10 @@ def callable_number(raw: str) -> bool:
     return True
 
 
-def parse_csv(text: str, local_area_code: str | None = None) -> list[tuple[str, str]]:
-    """``number[,reason]`` rows (a header row ``number,...`` is skipped): the
-    (number, reason) pairs, or ImportRefused naming every bad line."""
+def parse_csv(text: str, local_area_code: str | None = None,
+              second: str = "reason") -> list[tuple[str, str]]:
+    """``number[,<second>]`` rows (a header row ``number,...`` is skipped): the
+    (number, second) pairs, or ImportRefused naming every bad line."""
     rows: list[tuple[str, str]] = []
     problems: list[dict[str, Any]] = []
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
@@ -64,11 +65,11 @@ def parse_csv(text: str, local_area_code: str | None = None) -> list[tuple[str, 
         if line == 1 and cells[0].strip().lower() in ("number", "phone", "号码", "电话"):
             continue
         if len(cells) > 2:
-            problems.append({"line": line, "message": "at most two columns: number, reason"})
+            problems.append({"line": line, "message": f"at most two columns: number, {second}"})
             continue
         reason = cells[1].strip() if len(cells) > 1 else ""
         if len(reason) > 200:
-            problems.append({"line": line, "message": "the reason is over 200 characters"})
+            problems.append({"line": line, "message": f"the {second} is over 200 characters"})
             continue
         try:
             rows.append((checked(cells[0], local_area_code), reason))

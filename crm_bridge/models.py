@@ -408,6 +408,62 @@ class SurveyAnswer(Base):
     )
 
 
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"  # being prepared: contacts imported, nobody called
+    RUNNING = "running"  # agents get its contacts as preview calls
+    PAUSED = "paused"
+    DONE = "done"
+
+
+class ContactStatus(enum.StrEnum):
+    PENDING = "pending"  # to be called
+    PREVIEW = "preview"  # an agent has it on screen (claimed: nobody else gets it)
+    DONE = "done"  # reached, answers kept
+    FAILED = "failed"  # the tries are spent
+    SKIPPED = "skipped"  # never called: on the do-not-call list, or the agent skipped it
+
+
+class Campaign(Base):
+    """An outbound survey campaign (a market survey when a product ships): its
+    questions are data, answered in the console during preview calls."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(10), default=CampaignStatus.DRAFT.value)
+    questions: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(60), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (_check_in("status", CampaignStatus),)
+
+
+class CampaignContact(Base):
+    """One number on a campaign's list, claimed by one agent at a time."""
+
+    __tablename__ = "campaign_contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(10), default=ContactStatus.PENDING.value)
+    agent: Mapped[str | None] = mapped_column(String(60))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_outcome: Mapped[str | None] = mapped_column(String(20))
+    answers: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column()
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        _check_in("status", ContactStatus),
+        Index("uq_campaign_contacts_number", "campaign_id", "number", unique=True),
+        Index("ix_campaign_contacts_status", "campaign_id", "status"),
+    )
+
+
 class DoNotCall(Base):
     """A number the hotline never calls out to (callbacks, follow-ups,
     campaigns), whoever asks; kept by its normalised form."""

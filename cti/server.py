@@ -34,6 +34,7 @@ import crm_bridge.http
 import cti.console.bus_consume
 import cti.console.http
 import cti.outbound.bus_consume
+import cti.outbound.http
 import cti.supervisor.bus_consume
 import cti.supervisor.http
 import cti.web.health
@@ -51,6 +52,7 @@ from crm_bridge import ledger
 from crm_bridge.accounts import Accounts
 from crm_bridge.agents import AgentDirectory
 from crm_bridge.callbacks import Callbacks
+from crm_bridge.campaigns import Campaigns
 from crm_bridge.cards import CallCards
 from crm_bridge.db import Database, Engine, describe
 from crm_bridge.dnc import DoNotCallList, callable_number
@@ -77,6 +79,7 @@ from cti.console.controls import CallControls
 from cti.console.notifier import ConsoleNotifier
 from cti.console.services import ScreenPops, WrapUp
 from cti.monitor import LoopMonitor
+from cti.outbound.campaigns import CampaignDesk
 from cti.outbound.config import load_outbound
 from cti.outbound.dialer import Dialer
 from cti.outbound.offers import Offers
@@ -98,7 +101,7 @@ log = structlog.get_logger("cti.server")
 
 STATIC: dict[str, Path] = {  # served at /static/<name>/
     "web": cti.web.sessions.STATIC, "console": cti.console.http.STATIC,
-    "supervisor": cti.supervisor.http.STATIC}
+    "supervisor": cti.supervisor.http.STATIC, "outbound": cti.outbound.http.STATIC}
 LEDGER_SWEEP_EVERY = 60.0  # s, between the sweeps after each resync
 
 
@@ -132,6 +135,8 @@ class Core:
     dnc: DoNotCallList
     callbacks: Callbacks
     surveys: Surveys
+    campaigns: Campaigns
+    campaign_desk: CampaignDesk
     owed: Owed
     owed_calls: Subscription
     dialer: Dialer
@@ -250,6 +255,9 @@ def build_core(settings: Settings) -> Core:
                            queue=outbound.follow_up.queue)
     tickets.on_closed.append(follow_ups.on_ticket_closed)
     agi.add_route("survey", survey_entry(surveys, menus))
+    # survey campaigns: preview calls agent by agent
+    campaigns = Campaigns(engine, local_area_code=settings.local_area_code)
+    campaign_desk = CampaignDesk(campaigns, actions, dnc, acd_service, crm, dialer.is_open)
     sessions = SessionService(accounts, on_sign_out=[acd_service.leave_queues])
     return Core(settings=settings, bus=bus, tracker=tracker, agent_events=agent_events,
                 conn=conn, actions=actions, pump=pump, agi=agi, loop_monitor=LoopMonitor(),
@@ -262,7 +270,8 @@ def build_core(settings: Settings) -> Core:
                 spy=SpyService(actions, tracker, acd_service, accounts),
                 recordings=Recordings(engine, settings.effective_recordings_dir,
                                       settings.recording_retention_days),
-                dnc=dnc, callbacks=callbacks, surveys=surveys,
+                dnc=dnc, callbacks=callbacks, surveys=surveys, campaigns=campaigns,
+                campaign_desk=campaign_desk,
                 owed=Owed(callbacks, dnc,
                           {name: q.callback_after_abandon
                            for name, q in acd_config.all_queues().items()}, callable_number),
@@ -480,6 +489,7 @@ async def running(core: Core) -> AsyncIterator[Core]:
         await core.spy.close()
         await core.dialer.close()
         await core.offers.close()
+        await core.campaign_desk.close()
         await core.recordings.close()
         await core.cards.close()
         await core.conn.close()
@@ -507,6 +517,7 @@ def web_app(core: Core) -> App:
     ivr.http.add_routes(app, core.ivr_report)
     cti.console.http.add_routes(app, core.bus, core.pops, core.wrap_up, core.controls, core.acd)
     cti.supervisor.http.add_routes(app, core.spy)
+    cti.outbound.http.add_routes(app, core.campaigns, core.campaign_desk)
     return app
 
 

@@ -19,6 +19,8 @@ from crm_bridge.models import (
     CallbackOutcome,
     CallbackStatus,
     CallOutcome,
+    CampaignStatus,
+    ContactStatus,
     Disposition,
     TicketKind,
     TicketStatus,
@@ -34,7 +36,8 @@ ENUMS: list[tuple[str, type[Enum]]] = [
     ("ticket_kind", TicketKind), ("ticket_status", TicketStatus),
     ("disposition", Disposition), ("outcome", CallOutcome), ("spy", SpyMode), ("role", Role),
     ("callback_kind", CallbackKind), ("callback_status", CallbackStatus),
-    ("try_outcome", CallbackOutcome)]
+    ("try_outcome", CallbackOutcome), ("campaign_status", CampaignStatus),
+    ("contact_status", ContactStatus)]
 # aiohttp's own refusals, as the error middleware names them, and its 500
 HTTP_IDS = {"not-found", "method-not-allowed", "request-entity-too-large", "internal-error"}
 

@@ -552,3 +552,75 @@ function fillCodeLists() {
 }
 
 hotline.ready.then(() => { fillCodeLists(); start(); loadDay(); });
+
+// Survey campaigns: preview calls. The next contact comes with the customer's
+// card and the questions; the agent dials (their phone rings first, then the
+// customer's), asks, and saves the answers with the outcome.
+let campaignContact = null;
+
+function campaignQuestion(q) {
+  const name = `answer-${q.id}`;
+  let input;
+  if (q.kind === "choice") {
+    input = hotline.el("select", { name, "data-question": q.id },
+      hotline.el("option", { value: "", text: "—" }),
+      ...q.options.map((o) => hotline.el("option", { value: o, text: o })));
+  } else if (q.kind === "scale") {
+    input = hotline.el("select", { name, "data-question": q.id },
+      hotline.el("option", { value: "", text: "—" }),
+      ...[1, 2, 3, 4, 5].map((n) => hotline.el("option", { value: String(n), text: String(n) })));
+  } else {
+    input = hotline.el("input", { name, "data-question": q.id, size: "50", maxlength: "500" });
+  }
+  return hotline.el("label", { class: "question" }, hotline.el("span", { text: q.text }), input);
+}
+
+function showCampaign(preview) {
+  const box = $("#campaign");
+  campaignContact = preview && preview.contact;
+  if (!campaignContact) {
+    box.hidden = true;
+    showError(preview ? new Error("没有待呼的对象 Nobody to call now") : null);
+    return;
+  }
+  const card = preview.card || {};
+  const c = card.customer;
+  text($("#cp-name"), c ? c.name : (campaignContact.name || "未知 Unknown"));
+  $("#cp-vip").hidden = !(c && c.vip);
+  text($("#cp-number"), campaignContact.number);
+  text($("#cp-campaign"), preview.campaign.name);
+  text($("#cp-try"), campaignContact.attempts + 1);
+  const owned = (card.appliances || []).map((a) => `${label("category", a.category)} ${a.model}`);
+  text($("#cp-card"), c ? `客户档案 on file · ${owned.join("，") || "无家电 no appliances"}` : "不在档案中 not on file");
+  $("#cp-questions").replaceChildren(...preview.campaign.questions.map(campaignQuestion));
+  $("#cp-dial").disabled = false;
+  box.hidden = false;
+  box.dataset.contact = campaignContact.id;
+}
+
+$("#campaign-next").addEventListener("click", async () => {
+  showError(null);
+  try { showCampaign(await api("POST", "/api/v1/console/campaign/next")); } catch (err) { showError(err); }
+});
+$("#cp-dial").addEventListener("click", async () => {
+  showError(null);
+  try {
+    await api("POST", `/api/v1/console/campaign/${campaignContact.id}/dial`);
+    $("#cp-dial").disabled = true;
+  } catch (err) { showError(err); }
+});
+$("#cp-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  showError(null);
+  const answers = {};
+  for (const input of $("#cp-questions").querySelectorAll("[data-question]")) {
+    if (input.value !== "") answers[input.dataset.question] = input.value;
+  }
+  try {
+    await api("POST", `/api/v1/console/campaign/${campaignContact.id}/result`,
+      { outcome: ev.target.outcome.value, answers });
+    ev.target.reset();
+    $("#campaign").hidden = true;
+    campaignContact = null;
+  } catch (err) { showError(err); }
+});

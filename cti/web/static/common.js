@@ -4,9 +4,13 @@
 "use strict";
 
 const hotline = (() => {
-  async function api(method, path, body) {
+  // body: JSON, or with contentType given, the text as it is (a CSV upload)
+  async function api(method, path, body, contentType) {
     const opts = { method, headers: {}, credentials: "same-origin" };
-    if (body !== undefined) {
+    if (body !== undefined && contentType) {
+      opts.headers["Content-Type"] = contentType;
+      opts.body = body;
+    } else if (body !== undefined) {
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
     }
