@@ -595,6 +595,7 @@ function showCampaign(preview) {
   $("#cp-questions").replaceChildren(...preview.campaign.questions.map(campaignQuestion));
   $("#cp-dial").disabled = false;
   box.hidden = false;
+  $("#idle").hidden = true;
   box.dataset.contact = campaignContact.id;
 }
 
@@ -621,6 +622,7 @@ $("#cp-form").addEventListener("submit", async (ev) => {
       { outcome: ev.target.outcome.value, answers });
     ev.target.reset();
     $("#campaign").hidden = true;
+    $("#idle").hidden = !$("#pop").hidden;
     campaignContact = null;
   } catch (err) { showError(err); }
 });
