@@ -1,7 +1,9 @@
 """The KPIs supervisors manage by, computed from the call records and the
 agents' state intervals. The formulas are in docs/kpi.md; in short:
 
-    offered          calls that joined the queue
+    offered          calls that joined the queue (a caller who took a callback
+                     that keeps their place counts once: as the callback's
+                     call, its wait from the first join)
     short abandons   callers who hung up in the queue within 5 s (not counted
                      against the service level: they never really waited)
     service level    answered within T s / (offered - short abandons)
@@ -105,7 +107,7 @@ def handle_seconds(c: CallRow, wrap: dict[str, float]) -> float:
 
 def queue_kpis(calls: Iterable[CallRow], intervals: Iterable[IntervalRow],
                threshold: float) -> dict[str, Any]:
-    calls = [c for c in calls if c.queue]
+    calls = [c for c in calls if c.queue and c.outcome != "callback_requested"]
     wrap = wrapup_by_call(intervals)
     answered = [c for c in calls if c.outcome == "answered"]
     abandoned = [c for c in calls if c.outcome == "abandoned"]

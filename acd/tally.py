@@ -52,6 +52,8 @@ class Counts:
     wait_answered: float = 0.0
 
     def add(self, outcome: str, wait: float, threshold: float, sign: int = 1) -> None:
+        if outcome == "callback_requested":  # counted once: as its callback, when it is made
+            return
         self.offered += sign
         if outcome == "answered":
             self.answered += sign

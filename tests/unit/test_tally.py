@@ -87,3 +87,17 @@ def test_a_call_is_counted_once_and_the_window_slides_and_the_day_turns() -> Non
     assert view["today"]["offered"] == 0 and view["last_60_min"]["offered"] == 0
     tally.count("1.3", NOON + 3600, "tv-zh", "answered", 1.0)  # began yesterday
     assert tally.view("tv-zh")["today"]["offered"] == 0
+
+
+def test_a_callback_counts_once_with_its_wait_from_the_first_join() -> None:
+    """The first call (the caller took a callback) is not offered again; the
+    callback's call is, with the whole wait: 200 s is outside a 20 s SL."""
+    clock = Clock(NOON)
+    tally = QueueTally({"tv-zh": 20}, zone="Asia/Shanghai", clock=clock)
+    at = dt.datetime.fromtimestamp(NOON - 600, dt.UTC)
+    pair = [Row("1.1", "tv-zh", "callback_requested", 80.0, at),
+            Row("1.2", "tv-zh", "answered", 200.0, at + dt.timedelta(seconds=120))]
+    tally.seed((r.linkedid, r.started_at.timestamp(), r) for r in pair)
+    view = tally.view("tv-zh")["today"]
+    assert (view["offered"], view["answered"], view["service_level"]) == (1, 1, 0.0)
+    assert queue_kpis(pair, [], 20)["offered"] == 1
