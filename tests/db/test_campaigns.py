@@ -29,7 +29,8 @@ from tests.support.users import FAST, bearer
 
 QUESTIONS = [
     {"id": "q1", "text": "您对新款空调的外观满意吗？", "kind": "scale"},
-    {"id": "q2", "text": "您从哪里知道新品？", "kind": "choice", "options": ["电视", "网络", "门店"]},
+    {"id": "q2", "text": "您从哪里知道新品？", "kind": "choice",
+     "options": ["电视", "网络", "门店"]},
     {"id": "q3", "text": "其他建议", "kind": "text"},
 ]
 
@@ -69,7 +70,8 @@ async def test_a_campaign_from_questions_and_list_to_answers_and_charts(
         resp = await boss.post("/api/v1/campaigns", json=bad)
         err = (await resp.json())["error"]
         assert resp.status == 422 and err["details"]["fields"][0]["field"] == field, err
-    resp = await boss.post("/api/v1/campaigns", json={"name": "新款空调调查", "questions": QUESTIONS})
+    resp = await boss.post("/api/v1/campaigns",
+                           json={"name": "新款空调调查", "questions": QUESTIONS})
     campaign = await resp.json()
     assert resp.status == 201 and campaign["status"] == "draft"
     cid = campaign["id"]

@@ -22,6 +22,7 @@ from crm_bridge.callbacks import Callbacks
 from crm_bridge.models import CallRecord
 from crm_bridge.schemas import CustomerIn, PhoneIn
 from cti.config.credentials import AmiCredentials
+from cti.outbound.config import load_outbound
 from cti.server import Core
 from cti.tools.sandbox import Sandbox
 from tests.integration.conftest import FIXTURES, running_core, wait_async, wait_until
@@ -240,3 +241,33 @@ async def test_tries_follow_the_policy_and_never_go_to_the_do_not_call_list(
 async def _attempts(store: Callbacks, cid: int, n: int) -> list[Any] | None:
     tries = await store.attempts_of(cid)
     return tries if len([t for t in tries if t["ended_at"]]) >= n else None
+
+
+async def test_nothing_goes_out_while_the_site_is_closed_and_a_waiting_callback_keeps_its_place(
+    creds: AmiCredentials, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    """Open: a callback waits in its queue for an agent. Closing time: it
+    leaves the queue, no try counted, and nothing is dialled until the site
+    opens again; then it is back in the queue with the same place."""
+    async with open_site(creds, tmp_path) as core:
+        store = Callbacks(core.engine)
+        joined = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+        entry, _ = await store.open("13900000041", "keep_place", queue="tv-zh",
+                                    joined_at=joined)
+        core.dialer.wake()
+        await wait_async(lambda: _order_is(core, ["13900000041"]), 15, "in the queue")
+        opened = core.dialer.config
+        core.dialer.config = load_outbound(FIXTURES / "outbound-closed.yaml")
+        core.dialer.wake()
+        await wait_async(lambda: _order_is(core, []), 15, "out of the queue at closing")
+        await wait_async(lambda: _status(store, entry["id"], "waiting"), 15, "waiting again")
+        await asyncio.sleep(3)  # several ticks while closed
+        assert await queue_order(core) == []
+        assert await store.attempts_of(entry["id"]) == []
+        core.dialer.config = opened
+        core.dialer.wake()
+        await wait_async(lambda: _order_is(core, ["13900000041"]), 15, "back when open")
+        back = [e for e in await core.actions.queue_status("tv-zh") if e.name == "QueueEntry"]
+        # the rank of its first join: the same place as before
+        rank = 99999999 - (int(joined.timestamp()) - 1767225600) % 100000000
+        assert back[0].text("Priority") == str(rank)
