@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import signal
@@ -151,10 +152,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(EXIT_CONFIG, f"simulator: the agents' passwords ({path}): {exc.strerror}; "
                      "`hotline demo start` makes them")
+    async def simulate() -> None:
+        # SIGTERM (`hotline demo stop`) ends it like ^C: its agents log out and
+        # the simulated phones' settings go back to Asterisk's defaults
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await run_simulator(settings, agents=args.agents, rate=args.calls_per_minute,
+                                duration=args.duration, talk=args.talk, passwords=passwords,
+                                ring=args.ring, no_answer=args.no_answer)
+
     try:
-        asyncio.run(run_simulator(settings, agents=args.agents, rate=args.calls_per_minute,
-                                  duration=args.duration, talk=args.talk, passwords=passwords,
-                                  ring=args.ring, no_answer=args.no_answer))
+        asyncio.run(simulate())
     except AmiAuthError as exc:
         return _fail(EXIT_AMI_AUTH, str(exc))
     except AmiError as exc:

@@ -29,6 +29,10 @@ from ivr.menus import load_menus
 
 log = structlog.get_logger("cti.tools.simulator")
 
+# the simulated phones' settings as extensions.conf's [globals] has them
+SIM_DEFAULTS = {"SIM_AGENT_TALK": "5", "SIM_AGENT_RING": "", "SIM_AGENT_NOANSWER": "",
+                "SIM_CUSTOMER_TALK": "5"}
+
 KNOWN_CALLERS = [("张三", "13800138000")]  # in the demo data (crm_bridge/seed.py)
 KNOWN_SHARE = 0.35  # of the simulated calls, from customers of the database
 # what callers of the IVR's number press (W: a second's pause), see ivr/menus.yaml
@@ -148,7 +152,7 @@ async def run_simulator(settings: Settings, *, agents: int, rate: float, duratio
     ivr_numbers = set(load_menus(settings.ivr_menus).numbers)
     exts = [8001 + i for i in range(agents)]
     customers = await known_callers(settings)
-    await actions.setvar("SIM_AGENT_TALK", str(int(talk)))
+    await actions.setvar("SIM_AGENT_TALK", str(int(talk)))  # back to SIM_DEFAULTS at the end
     await actions.setvar("SIM_AGENT_RING", str(int(ring)) if ring > 0 else "")
     await actions.setvar("SIM_AGENT_NOANSWER", str(int(no_answer)) if no_answer > 0 else "")
     for ext in exts:  # until the server answers (it may still be starting)
@@ -199,8 +203,8 @@ async def run_simulator(settings: Settings, *, agents: int, rate: float, duratio
             task.cancel()
         for ext in exts:
             await api.acd(str(ext), "logout")
-        for name in ("SIM_AGENT_RING", "SIM_AGENT_NOANSWER"):  # Asterisk as it was
+        for name, value in SIM_DEFAULTS.items():  # Asterisk as it was
             with contextlib.suppress(AmiError):
-                await actions.setvar(name, "")
+                await actions.setvar(name, value)
         await api.close()
         await conn.close()

@@ -21,6 +21,7 @@ from cti.config.credentials import AmiCredentials
 from cti.config.settings import load_settings
 from cti.server import Core, build_core, running
 from cti.tools.sandbox import Sandbox, SandboxError
+from cti.tools.simulator import SIM_DEFAULTS
 from tests.support.postgres import free_port
 
 QUEUE = "general-service"
@@ -90,6 +91,7 @@ async def ami(creds: AmiCredentials) -> AsyncIterator[AmiActions]:
     assert conn.connected, conn.last_error
     actions = AmiActions(conn)
     await hangup_all(actions)
+    await reset_sim_phones(actions)
     yield actions
     await hangup_all(actions)
     await conn.close()
@@ -106,6 +108,13 @@ async def hangup_all(actions: AmiActions) -> None:
         with contextlib.suppress(AmiError):
             await actions.hangup(ch.text("Channel"))
     await wait_async(lambda: no_channels(actions), timeout=10, what="no channels left")
+
+
+async def reset_sim_phones(actions: AmiActions) -> None:
+    """The simulated phones as extensions.conf sets them: a test or a demo
+    before may have left them ringing longer, talking longer, or not answering."""
+    for name, value in SIM_DEFAULTS.items():
+        await actions.setvar(name, value)
 
 
 async def no_channels(actions: AmiActions) -> bool:
@@ -144,6 +153,7 @@ async def running_core(creds: AmiCredentials, var_dir: Path, database_url: str,
         await point_dialplan_at(c)
         if fresh:
             await hangup_all(c.actions)
+            await reset_sim_phones(c.actions)
         yield c
         if fresh and c.conn.connected:
             await hangup_all(c.actions)
