@@ -47,7 +47,7 @@ const COLUMNS = {
 function table(id, columns, rows, formulas) {
   const t = document.getElementById(id);
   t.querySelector("thead").replaceChildren(el("tr", {}, ...columns.map(([key, title]) =>
-    el("th", { class: ["queue", "agent", "date", "dispositions"].includes(key) ? null : "num",
+    el("th", { class: ["queue", "agent", "date", "dispositions", "outlet"].includes(key) ? null : "num",
       title: formulas && formulas[key] ? formulas[key] : null }, title,
       formulas && formulas[key] ? el("span", { class: "formula", text: formulas[key].split(" · ")[0] }) : null))));
   t.querySelector("tbody").replaceChildren(...rows.map((r) => el("tr", {},
@@ -76,12 +76,31 @@ async function load() {
       api("GET", `/api/v1/calls?${callParams}`)]);
     renderCalls(calls.calls);
     if (isAdmin) renderAudit(await api("GET", `/api/v1/audit?${params({})}`));
+    renderSatisfaction(await api("GET", `/api/v1/reports/satisfaction?${params({})}`));
     document.getElementById("zone").textContent = `时区 zone: ${queues.zone}`;
     renderQueues(queues, f.by.value);
     renderAgents(agents);
     renderIvr(ivr);
     renderFormulas(queues.formulas);
   } catch (err) { showError(err); }
+}
+
+// follow-up surveys per outlet (mean score, share solved) and the ratings
+// after calls per agent
+function renderSatisfaction(report) {
+  const score = (v) => v == null ? "–" : v.toFixed(2);
+  const share = (v) => v == null ? "–" : `${v.toFixed(1)}%`;
+  table("outlets-table", [["outlet", "网点 Outlet"], ["surveys", "回访 Follow-ups"],
+    ["satisfaction", "满意度 Score (1-5)", score], ["solved_rate", "解决率 Solved", share]],
+  report.outlets.map((o) => ({ ...o, outlet: o.outlet || "未派网点 no outlet" })));
+  table("ratings-table", [["agent", "坐席 Agent"], ["surveys", "评价 Ratings"],
+    ["satisfaction", "满意度 Score (1-5)", score]], report.agents);
+  chart("satisfaction-chart", {
+    type: "bar",
+    data: { labels: report.outlets.map((o) => o.outlet || "—"), datasets: [
+      { label: "满意度 score", data: report.outlets.map((o) => o.satisfaction), backgroundColor: "#1a7f37" }] },
+    options: { animation: false, scales: { y: { min: 0, max: 5 } } },
+  });
 }
 
 function renderQueues(report, by) {
