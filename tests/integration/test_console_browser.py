@@ -6,6 +6,7 @@ A screenshot of the popped card is kept in test-artifacts/."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -46,14 +47,23 @@ async def browser(chromium: str) -> AsyncIterator[Browser]:
         await b.close()
 
 
-@pytest.fixture
-async def site(core: Core) -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def serving(core: Core) -> AsyncIterator[str]:
+    """The core's web app on a free port: its base URL."""
     runner = web.AppRunner(web_app(core))
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def site(core: Core) -> AsyncIterator[str]:
+    async with serving(core) as url:
+        yield url
 
 
 async def on_duty(page: Page, site: str, code: str) -> None:

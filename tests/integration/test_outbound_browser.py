@@ -12,19 +12,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from playwright.async_api import Browser, expect
 
 from acd.schemas import AgentIn
 from crm_bridge.callbacks import Callbacks
 from cti.config.credentials import AmiCredentials
-from cti.server import Core, web_app
+from cti.server import Core
 from cti.tools.sandbox import Sandbox
 from tests.integration.conftest import sim_phones, wait_async
 from tests.integration.test_callbacks import open_site
 from tests.integration.test_console import known_customer, make_agents
-from tests.integration.test_console_browser import ARTIFACTS, browser, chromium, on_duty
-from tests.support.postgres import free_port
+from tests.integration.test_console_browser import (
+    ARTIFACTS,
+    browser,
+    chromium,
+    on_duty,
+    serving,
+)
 
 __all__ = ["browser", "chromium"]  # the fixtures, from the console's browser tests
 
@@ -38,12 +42,8 @@ async def open_core(creds: AmiCredentials, tmp_path: Path, sandbox: Sandbox
 
 @pytest.fixture
 async def site(open_core: Core) -> AsyncIterator[str]:
-    runner = web.AppRunner(web_app(open_core))
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serving(open_core) as url:
+        yield url
 
 
 async def test_the_callback_card_and_a_campaign_preview_in_the_console(
