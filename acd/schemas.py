@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cti.errors import FieldError
+from cti.fields import Day, OneLine
 
 
 class PauseReason(enum.StrEnum):
@@ -38,7 +38,7 @@ class AgentPatch(BaseModel):
 class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    device: str = Field(min_length=3, max_length=120)
+    device: OneLine = Field(min_length=3, max_length=120)
 
 
 class PauseIn(BaseModel):
@@ -56,7 +56,7 @@ class WindowQuery(BaseModel):
 class IntervalQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    date: dt.date
+    date: Day
     minutes: int = 30
     queue: str | None = Field(None, max_length=40)
 
@@ -77,8 +77,8 @@ class ReportQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    date_from: dt.date = Field(alias="from")
-    date_to: dt.date = Field(alias="to")
+    date_from: Day = Field(alias="from")
+    date_to: Day = Field(alias="to")
     by: Literal["day", "60", "30", "15"] = "day"
     queue: str | None = Field(None, max_length=40)
     agent: str | None = Field(None, max_length=20)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from crm_bridge.models import CallOutcome, Disposition, TicketKind, TicketStatus
 from crm_bridge.phones import normalize
+from cti.fields import Day, DbId
 from cti.roles import Role
 
 
@@ -54,12 +55,12 @@ class CustomerQuery(_Strict):
 
 
 class CallQuery(_Strict):
-    date_from: dt.date | None = Field(None, alias="from")
-    date_to: dt.date | None = Field(None, alias="to")
+    date_from: Day | None = Field(None, alias="from")
+    date_to: Day | None = Field(None, alias="to")
     queue: str | None = Field(None, max_length=60)
     agent: str | None = Field(None, max_length=60)
     outcome: CallOutcome | None = None
-    customer_id: int | None = Field(None, ge=1)
+    customer_id: DbId | None = None
     limit: int = Field(100, ge=1, le=10_000)
     offset: int = Field(0, ge=0)
     format: Literal["json", "csv"] = "json"
@@ -83,9 +84,9 @@ class _Window(_Strict):
 
 class TicketIn(_Window):
     kind: TicketKind
-    customer_id: int = Field(ge=1)
-    appliance_id: int | None = Field(None, ge=1)
-    outlet_id: int | None = Field(None, ge=1)
+    customer_id: DbId
+    appliance_id: DbId | None = None
+    outlet_id: DbId | None = None
     summary: str = Field(min_length=1, max_length=200)
     notes: str = Field("", max_length=4000)
     call_id: str | None = Field(None, pattern=CALL_ID)
@@ -95,14 +96,14 @@ class TicketIn(_Window):
 class TicketPatch(_Window):
     status: TicketStatus | None = None
     summary: str | None = Field(None, min_length=1, max_length=200)
-    appliance_id: int | None = Field(None, ge=1)
-    outlet_id: int | None = Field(None, ge=1)
+    appliance_id: DbId | None = None
+    outlet_id: DbId | None = None
     note: str | None = Field(None, min_length=1, max_length=4000)
     actor: Actor = ""
 
 
 class TicketAssign(_Window):
-    outlet_id: int = Field(ge=1)
+    outlet_id: DbId
     note: str | None = Field(None, min_length=1, max_length=4000)
     actor: Actor = ""
 
@@ -113,8 +114,8 @@ class TicketClose(_Strict):
 
 
 class TicketQuery(_Strict):
-    customer_id: int | None = Field(None, ge=1)
-    outlet_id: int | None = Field(None, ge=1)
+    customer_id: DbId | None = None
+    outlet_id: DbId | None = None
     status: TicketStatus | None = None
     kind: TicketKind | None = None
     open: bool | None = None
@@ -126,7 +127,7 @@ class TicketQuery(_Strict):
 class TicketChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: int = Field(ge=1)
+    id: DbId
     change: TicketPatch
 
 
@@ -140,8 +141,8 @@ class WrapUpIn(BaseModel):
 
     disposition: Disposition
     notes: str = Field("", max_length=4000)
-    customer_id: int | None = Field(None, ge=1)
-    ticket_id: int | None = Field(None, ge=1)  # a ticket the call was about
+    customer_id: DbId | None = None
+    ticket_id: DbId | None = None  # a ticket the call was about
     new_ticket: TicketIn | None = None
     ticket_update: TicketChange | None = None
 
@@ -166,8 +167,8 @@ class UserPatch(_Strict):
 
 
 class AuditQuery(_Strict):
-    date_from: dt.date = Field(alias="from")
-    date_to: dt.date = Field(alias="to")
+    date_from: Day = Field(alias="from")
+    date_to: Day = Field(alias="to")
     actor: str | None = Field(None, max_length=40)
     target: str | None = Field(None, max_length=80)
     limit: int = Field(500, ge=1, le=5000)
@@ -198,8 +199,8 @@ class CallbacksQuery(_Strict):
 class DaysQuery(_Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: dt.date | None = Field(None, alias="from")
-    to: dt.date | None = None
+    from_: Day | None = Field(None, alias="from")
+    to: Day | None = None
 
 
 class PageQuery(_Strict):

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from cti.errors import FieldError
+from cti.fields import Day
 
 
 class DayQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    date: dt.date
+    date: Day
 
 
 class RangeQuery(BaseModel):
@@ -21,8 +21,8 @@ class RangeQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    date_from: dt.date = Field(alias="from")
-    date_to: dt.date = Field(alias="to")
+    date_from: Day = Field(alias="from")
+    date_to: Day = Field(alias="to")
     format: Literal["json", "csv"] = "json"
 
     def check(self) -> None:

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from cti.fields import OneLine
+
 NUMBER = re.compile(r"^\+?\d{3,20}$")
 
 
@@ -16,7 +18,7 @@ class TransferIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     to: Literal["agent", "queue", "number"]
-    target: str = Field(min_length=1, max_length=40)
+    target: OneLine = Field(min_length=1, max_length=40)
     notes: str = Field("", max_length=4000)
 
     @field_validator("target")

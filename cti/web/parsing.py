@@ -25,6 +25,8 @@ async def json_body(request: web.Request) -> Any:
         return json.loads(await request.text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(f"the body is not valid JSON: {exc}", error_id="invalid-json") from None
+    except RecursionError:  # [[[[...]]]] 100,000 deep: the parser gives up, so do we
+        raise ApiError("the body is nested too deep", error_id="invalid-json") from None
 
 
 async def body(request: web.Request, model: type[M]) -> M:
@@ -37,9 +39,14 @@ def query(request: web.Request, model: type[M]) -> M:
     return validate(model, dict(request.query))
 
 
+MAX_ID = 2**31 - 1  # the database's integer ids (PostgreSQL's integer)
+
+
 def path_id(request: web.Request, name: str) -> int:
-    """A numeric id in the path (``/tickets/{ticket_id}``)."""
+    """A numeric id in the path (``/tickets/{ticket_id}``): ASCII digits only
+    (``isdigit`` alone takes '²' and full-width '１２'), within the database's
+    integers."""
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 12:
-        raise FieldError(name, "not an id: a positive integer")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or not 0 < int(raw) <= MAX_ID:
+        raise FieldError(name, f"not an id: an integer from 1 to {MAX_ID}")
     return int(raw)
