@@ -87,9 +87,13 @@ HEALTH: web.AppKey[Health] = web.AppKey("health")
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Anyone (a monitor, a load balancer) learns each component's up or down,
+    nothing more: no addresses, paths or errors. The details are in
+    ``/api/v1/status`` for supervisors."""
     components = await request.app[HEALTH].components()
     ok = all(c["status"] == "up" for c in components.values())
-    body = {"status": "ok" if ok else "degraded", "components": components}
+    body = {"status": "ok" if ok else "degraded",
+            "components": {name: {"status": c["status"]} for name, c in components.items()}}
     return web.json_response(body, status=200 if ok else 503, dumps=json_dumps)
 
 
@@ -100,7 +104,11 @@ async def status(request: web.Request) -> web.Response:
             since = float(request.query["since"])
         except ValueError:
             raise FieldError("since", "seconds since the epoch") from None
-    return web.json_response(request.app[HEALTH].status(since), dumps=json_dumps)
+        if not since == since or abs(since) > 1e11:  # NaN, inf, or no time a server lived
+            raise FieldError("since", "seconds since the epoch")
+    health = request.app[HEALTH]
+    return web.json_response({**health.status(since), "components": await health.components()},
+                             dumps=json_dumps)
 
 
 def add_routes(app: web.Application, health: Health) -> None:

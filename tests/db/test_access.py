@@ -215,3 +215,24 @@ async def test_admins_manage_users_and_every_change_is_in_the_audit_log(
             assert (await resp.json())["error"]["details"]["fields"][0]["field"] == field
     finally:
         await admin.close()
+
+
+async def test_anyone_learns_only_up_or_down_a_supervisor_the_details(
+    core: Core, server: TestServer
+) -> None:
+    """/healthz is for monitors: each component up or down, no address, file
+    path or error; the details are a supervisor's, in /api/v1/status."""
+    boss = await bearer(server, core.sessions, core.accounts, "boss", Role.SUPERVISOR)
+    try:
+        async with aiohttp.ClientSession() as anonymous:
+            async with anonymous.get(boss.make_url("/healthz")) as resp:
+                body, text = await resp.json(), await resp.text()
+        assert set(body) == {"status", "components"}
+        assert all(set(c) == {"status"} for c in body["components"].values())
+        assert "database" in body["components"] and "sqlite" not in text
+        status = await (await boss.get("/api/v1/status")).json()
+        assert "url" in status["components"]["database"]  # which database, for the supervisor
+        resp = await boss.get("/api/v1/status", params={"since": "nan"})
+        assert resp.status == 422
+    finally:
+        await boss.close()
