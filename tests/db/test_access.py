@@ -224,9 +224,9 @@ async def test_anyone_learns_only_up_or_down_a_supervisor_the_details(
     path or error; the details are a supervisor's, in /api/v1/status."""
     boss = await bearer(server, core.sessions, core.accounts, "boss", Role.SUPERVISOR)
     try:
-        async with aiohttp.ClientSession() as anonymous:
-            async with anonymous.get(boss.make_url("/healthz")) as resp:
-                body, text = await resp.json(), await resp.text()
+        async with aiohttp.ClientSession() as anonymous, \
+                anonymous.get(boss.make_url("/healthz")) as resp:
+            body, text = await resp.json(), await resp.text()
         assert set(body) == {"status", "components"}
         assert all(set(c) == {"status"} for c in body["components"].values())
         assert "database" in body["components"] and "sqlite" not in text
