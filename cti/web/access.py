@@ -20,7 +20,9 @@ sent by a browser on its own, so it needs no such proof.
 
 from __future__ import annotations
 
+import html
 import json
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -87,14 +89,17 @@ _REFUSED_PAGE = """<!doctype html><meta charset="utf-8"><title>{title}</title>
 
 
 def _page_refusal(request: web.Request, exc: DomainError) -> web.Response:
-    nxt = request.path_qs.replace('"', "")
+    """The page that says so, and (401) sends the browser to sign in and back.
+    The path comes from whoever made the link: it is only ever quoted into
+    the URL and escaped into the script (no HTML or script of theirs runs)."""
+    nxt = urllib.parse.quote(request.rel_url.path_qs, safe="")
     if exc.status == 401:
         title = "请先登录 · Please sign in"
         text = "这个页面需要登录。This page needs you to sign in."
-        script = f'<script>location.replace("/sign-in?next=" + encodeURIComponent("{nxt}"))' \
-                 "</script>"
+        target = json.dumps(f"/sign-in?next={nxt}").replace("<", "\\u003c")
+        script = f"<script>location.replace({target})</script>"
     else:
-        title, text, script = "无权访问 · Not allowed", str(exc), ""
+        title, text, script = "无权访问 · Not allowed", html.escape(str(exc)), ""
     return web.Response(status=exc.status, content_type="text/html", charset="utf-8",
                         text=_REFUSED_PAGE.format(title=title, text=text, next=nxt,
                                                   script=script))

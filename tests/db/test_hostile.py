@@ -12,11 +12,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import insert
 
 from crm_bridge.models import Agent
+from cti.config.paths import PROJECT_ROOT
 from cti.config.settings import load_settings
 from cti.roles import Role
 from cti.server import Core, build_core, web_app
@@ -148,3 +150,30 @@ async def test_each_hostile_class_is_a_4xx_naming_the_field(
     if field:
         named = [f["field"] for f in error.get("details", {}).get("fields", [])]
         assert any(n == field or n.startswith(f"{field}.") for n in named), (field, error)
+
+
+async def test_a_link_with_script_in_it_is_never_run_by_the_sign_in_redirect(
+    client: tuple[Core, TestClient[Any, Any]]
+) -> None:
+    """The page that sends a browser to sign in quotes the path it came from:
+    a crafted link cannot close the script or the attribute."""
+    _, c = client
+    hostile = '/console?x=</script><script>alert(1)</script>&y="><img src=x onerror=alert(2)>'
+    async with aiohttp.ClientSession() as anonymous, \
+            anonymous.get(c.make_url(hostile)) as resp:
+        text = await resp.text()
+    assert resp.status == 401
+    assert "alert(" not in text and "<img" not in text and text.count("<script>") == 1
+    assert "/sign-in?next=%2Fconsole%3Fx%3D%3C%2Fscript%3E" in text
+
+
+def test_no_page_writes_html_from_data() -> None:
+    """Every page builds its DOM with textContent (common.js: el), so a name a
+    caller sets (CallerID) or a note an agent types is shown, never run."""
+    pages = [js for package in ("cti", "acd", "ivr", "crm_bridge")
+             for js in (PROJECT_ROOT / package).rglob("static/*.js") if "vendor" not in js.parts]
+    assert len(pages) >= 7
+    for js in pages:
+        text = js.read_text("utf-8")
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"):
+            assert sink not in text, f"{js}: {sink}"
