@@ -269,24 +269,13 @@ class AcdService:
         """The device must be one Asterisk can ring."""
         m = LOCAL_DEVICE.match(device)
         if m:
-            try:
-                lines = await self.actions.command(
-                    f"dialplan show {m['exten']}@{m['context']}")
-            except AmiActionFailed:
-                lines = []  # the CLI command failed: no such context
-            text = "\n".join(lines)
-            if "There is no existence" in text or "-= 0 extensions" in text \
-                    or "No such" in text or not text.strip():
+            if not await self.actions.extension_exists(m["exten"], m["context"]):
                 raise UnknownDevice(f"Asterisk has no extension {m['exten']} in context "
                                     f"{m['context']}", details={"device": device})
             return
         m = PJSIP_DEVICE.match(device)
         if m:
-            try:
-                lines = await self.actions.command(f"pjsip show endpoint {m['endpoint']}")
-            except AmiActionFailed:
-                lines = []
-            if any("Unable to find object" in line for line in lines) or not lines:
+            if not await self.actions.endpoint_exists(m["endpoint"]):
                 raise UnknownDevice(f"Asterisk has no PJSIP endpoint {m['endpoint']}",
                                     details={"device": device})
             return

@@ -565,7 +565,7 @@ async def members_clear(ami: AmiActions) -> None:
 
 async def clean_ledger(ami: AmiActions) -> None:
     with contextlib.suppress(AmiError):
-        await ami.command("database deltree hotline-ledger")
+        await ami.db_del_tree("hotline-ledger")
 
 
 def _save_partial(results: list[dict[str, Any]]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cti.ami.connection import AmiConnection, ReplyKind
+from cti.ami.errors import AmiActionFailed
 from cti.ami.parser import AmiMessage
 
 
@@ -184,9 +185,13 @@ class AmiActions:
     async def db_del(self, family: str, key: str) -> None:
         await self.conn.send("DBDel", {"Family": family, "Key": key})
 
-    async def db_del_tree(self, family: str, key: str) -> None:
-        """Every entry under ``family/key/`` (and ``family/key`` itself)."""
-        await self.conn.send("DBDelTree", {"Family": family, "Key": key})
+    async def db_del_tree(self, family: str, key: str | None = None) -> None:
+        """Every entry under ``family/key/`` (and ``family/key`` itself); no
+        key: the whole family."""
+        headers: dict[str, str | list[str]] = {"Family": family}
+        if key is not None:
+            headers["Key"] = key
+        await self.conn.send("DBDelTree", headers)
 
     async def setvar(self, name: str, value: str, channel: str | None = None) -> None:
         headers: dict[str, str | list[str]] = {"Variable": name, "Value": value}
@@ -201,6 +206,21 @@ class AmiActions:
         reply = await self.conn.send("Getvar", headers)
         return reply.response.text("Value", "")
 
-    async def command(self, command: str) -> list[str]:
-        reply = await self.conn.send("Command", {"Command": command})
-        return reply.response.values_of("Output")
+    async def extension_exists(self, exten: str, context: str) -> bool:
+        """Whether the dialplan has ``exten`` (or a pattern matching it) in
+        ``context`` (ShowDialPlan: no CLI access needed)."""
+        try:
+            reply = await self.conn.send("ShowDialPlan", {"Context": context, "Extension": exten},
+                                         kind=ReplyKind.LIST)
+        except AmiActionFailed:  # "Did not find context/extension ..."
+            return False
+        return any(e.name == "ListDialplan" for e in reply.events)
+
+    async def endpoint_exists(self, endpoint: str) -> bool:
+        """Whether PJSIP has this endpoint (PJSIPShowEndpoint)."""
+        try:
+            reply = await self.conn.send("PJSIPShowEndpoint", {"Endpoint": endpoint},
+                                         kind=ReplyKind.LIST)
+        except AmiActionFailed:  # "Unable to retrieve endpoint ..."
+            return False
+        return bool(reply.events)

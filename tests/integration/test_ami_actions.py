@@ -56,8 +56,13 @@ async def test_an_action_that_outlives_its_timeout_raises(ami: AmiActions) -> No
             kind=ReplyKind.ORIGINATE, timeout=0.3)
 
 
-async def test_command_and_getvar(ami: AmiActions) -> None:
-    lines = await ami.command("core show version")
-    assert any("Asterisk 2" in line for line in lines)
+async def test_devices_checked_without_the_cli_and_getvar(ami: AmiActions) -> None:
+    """The server's AMI user has no CLI (`command`) right: devices are checked
+    with ShowDialPlan and PJSIPShowEndpoint, and a CLI command is refused."""
+    assert await ami.extension_exists("8001", "sim-agent-phone")  # the _X. pattern
+    assert not await ami.extension_exists("8001", "no-such-context")
+    assert not await ami.endpoint_exists("no-such-phone")
+    with pytest.raises(AmiActionFailed):
+        await ami.conn.send("Command", {"Command": "core show version"})
     await ami.setvar("HOTLINE_TEST_VAR", "客服")
     assert await ami.getvar("HOTLINE_TEST_VAR") == "客服"
