@@ -39,6 +39,7 @@ import cti.supervisor.bus_consume
 import cti.supervisor.http
 import cti.web.health
 import cti.web.live
+import cti.web.metrics
 import cti.web.sessions
 import ivr.http
 from acd.board import Board
@@ -89,6 +90,7 @@ from cti.supervisor.services import SpyService
 from cti.web.app import App, new_app
 from cti.web.client import HttpPoster
 from cti.web.health import Health
+from cti.web.metrics import Metrics
 from cti.web.sessions import SessionService
 from ivr.callback import callback_entry
 from ivr.menus import load_menus
@@ -142,6 +144,7 @@ class Core:
     dialer: Dialer
     callback_progress: Subscription
     offers: Offers
+    metrics: Metrics
     notifier: ConsoleNotifier
     pops: ScreenPops
     controls: CallControls
@@ -259,8 +262,26 @@ def build_core(settings: Settings) -> Core:
     campaigns = Campaigns(engine, local_area_code=settings.local_area_code)
     campaign_desk = CampaignDesk(campaigns, actions, dnc, acd_service, crm, dialer.is_open)
     sessions = SessionService(accounts, on_sign_out=[acd_service.leave_queues])
+    # /metrics: counted as things happen, the rest read when scraped
+    loop_monitor = LoopMonitor()
+
+    def reading() -> dict[str, Any]:
+        event_lag, loop_lag, queues = pump.event_lags.stats(), loop_monitor.lags.stats(), \
+            bus.queue_stats()
+        return {"ami_sessions": conn.session, "ami_connected": conn.connected,
+                "event_lag_p99": (event_lag["p99"] or 0.0) / 1000,
+                "loop_lag_p99": (loop_lag["p99"] or 0.0) / 1000,
+                "bus_deepest": queues["deepest"], "bus_dropped": queues["dropped"],
+                "spool_bytes": writer.backlog, "records_written": writer.written,
+                "agi_requests": agi.requests, "agi_failures": agi.failures,
+                "live_calls": len(tracker.calls)}
+
+    metrics = Metrics(reading, settings.metrics_token.get_secret_value()
+                      if settings.metrics_token else None)
+    pops.pop_observers.append(metrics.on_pop)
     return Core(settings=settings, bus=bus, tracker=tracker, agent_events=agent_events,
-                conn=conn, actions=actions, pump=pump, agi=agi, loop_monitor=LoopMonitor(),
+                conn=conn, actions=actions, pump=pump, agi=agi, loop_monitor=loop_monitor,
+                metrics=metrics,
                 database=database,
                 writer=writer, live_store=LiveCallStore(settings.var_dir / "live-calls.json"),
                 crm=crm, cards=cards, tickets=tickets, acd_config=acd_config, board=board,
@@ -297,6 +318,7 @@ def subscriptions(core: Core) -> list[tuple[str, Handler]]:
         *cti.supervisor.bus_consume.subscriptions(core.spy),
         *cti.console.bus_consume.subscriptions(core.pops, core.controls),
         *crm_bridge.bus_consume.subscriptions(core.cards, core.recordings),
+        (ev.CALL_ENDED, core.metrics.on_call_ended),
     ]
 
 
@@ -518,6 +540,7 @@ def web_app(core: Core) -> App:
     cti.console.http.add_routes(app, core.bus, core.pops, core.wrap_up, core.controls, core.acd)
     cti.supervisor.http.add_routes(app, core.spy)
     cti.outbound.http.add_routes(app, core.campaigns, core.campaign_desk)
+    cti.web.metrics.add_routes(app, core.metrics)
     return app
 
 

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     # an external CRM that gets each screen pop's card as a signed webhook
     # (HMAC-SHA256 with the secret; set it in HOTLINE_CRM_WEBHOOK_SECRET)
     crm_webhook_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    # /metrics for a Prometheus server: it sends this as a bearer token (set it
+    # in HOTLINE_METRICS_TOKEN); unset, only signed-in supervisors read it
+    metrics_token: SecretStr | None = None
     crm_webhook_secret: SecretStr | None = None
 
     @model_validator(mode="after")

@@ -23,7 +23,7 @@ import contextlib
 import dataclasses
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -95,6 +95,8 @@ class ScreenPops:
         self.tracker, self.cards, self.notifier, self.desk = tracker, cards, notifier, desk
         self.offers: dict[str, Offer] = {}
         self.notes: dict[str, list[dict[str, Any]]] = {}  # call id -> agents' notes so far
+        # told each pop's latency in seconds (the root hands /metrics' histogram)
+        self.pop_observers: list[Callable[[float], None]] = []
         self._legs: dict[str, str] = {}  # agent channel Uniqueid -> agent with an offer
         self._tasks: set[asyncio.Task[None]] = set()
         # (call, agent) pairs answered lately: a wrap-up may be saved (again)
@@ -190,6 +192,8 @@ class ScreenPops:
             callback_of=call.callback_of)
         offer.sent_at = time.time()
         self.notifier.pop(offer.pop, offer.state, offer.sent_at)
+        for observe in self.pop_observers:  # Asterisk's ring to the card sent (/metrics)
+            observe(offer.sent_at - event_at)
         log.info("screen_pop", agent=offer.agent, call_id=call.call_id,
                  known=bool(card.get("known")), ms=round((time.time() - received_at) * 1000, 1))
 

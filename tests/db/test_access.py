@@ -19,7 +19,7 @@ from sqlalchemy import insert
 from crm_bridge.models import Agent
 from cti.config.settings import load_settings
 from cti.roles import Role
-from cti.server import Core, build_core, web_app
+from cti.server import Core, build_core, subscriptions, web_app
 from cti.web.routes import declared
 from tests.support.users import FAST, bearer, browser, make_user
 
@@ -62,7 +62,9 @@ async def test_every_route_declares_who_may_use_it(core: Core) -> None:
     assert len(found) > 50
     assert [(m, p) for m, p, rule in found if rule is None] == []
     public = sorted(p for m, p, rule in found if rule.role is None)
-    assert public == ["/api/v1/sign-in", "/api/v1/sign-out", "/healthz", "/sign-in"]
+    # /metrics checks in its handler: a supervisor's session or the scrape token
+    assert public == ["/api/v1/sign-in", "/api/v1/sign-out", "/healthz", "/metrics",
+                      "/sign-in"]
 
 
 async def test_anonymous_gets_401_on_every_route_but_the_public_ones(
@@ -236,3 +238,42 @@ async def test_anyone_learns_only_up_or_down_a_supervisor_the_details(
         assert resp.status == 422
     finally:
         await boss.close()
+
+
+async def test_metrics_for_a_supervisor_or_the_scraper_and_nobody_else(
+    core: Core, server: TestServer
+) -> None:
+    """Prometheus' text: calls by outcome, waits, HTTP requests by route, the
+    live gauges; a supervisor's session or the scrape token, else 401/403."""
+    from cti.calls import events as ev
+    from cti.calls.model import Call
+
+    core.metrics.scrape_token = "scrape-token-0123456789"
+    call = Call("1764000000.9", started_at=1764000000.0)
+    call.queue, call.queued_at, call.answered_at = "tv-zh", 1764000001.0, 1764000013.0
+    assert (ev.CALL_ENDED, core.metrics.on_call_ended) in subscriptions(core)  # as wired
+    core.metrics.on_call_ended(ev.CALL_ENDED, call)
+    boss = await bearer(server, core.sessions, core.accounts, "boss", Role.SUPERVISOR)
+    agent = await bearer(server, core.sessions, core.accounts, "8001", Role.AGENT)
+    try:
+        resp = await boss.get("/metrics")
+        text = await resp.text()
+        assert resp.status == 200 and resp.content_type == "text/plain"
+        assert 'hotline_calls_total{outcome="answered"} 1.0' in text
+        assert 'hotline_queue_wait_seconds_bucket{le="20.0",queue="tv-zh"} 1.0' in text
+        assert "hotline_ami_connected 0.0" in text and "hotline_live_calls 0.0" in text
+        resp = await agent.get("/metrics")
+        assert resp.status == 403 and (await resp.json())["error"]["id"] == "forbidden"
+        async with aiohttp.ClientSession() as scraper:
+            for header, want in (("Bearer scrape-token-0123456789", 200),
+                                 ("Bearer wrong", 401), (None, 401)):
+                headers = {"Authorization": header} if header else {}
+                async with scraper.get(boss.make_url("/metrics"), headers=headers) as r:
+                    assert r.status == want, (header, await r.text())
+        text = await (await boss.get("/metrics")).text()
+        # every request counted by its route, not its path (no ids in the labels)
+        assert ('hotline_http_requests_total{method="GET",route="/metrics",status="403"} 1.0'
+                in text)
+    finally:
+        await boss.close()
+        await agent.close()

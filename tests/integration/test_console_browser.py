@@ -102,6 +102,8 @@ async def test_a_call_pops_the_card_in_the_browser_and_the_wrap_up_ticket_is_sav
             await page.screenshot(path=str(ARTIFACTS / "console-pop.png"), full_page=True)
             call_id = await pop.get_attribute("data-call-id")
             assert call_id
+            # /metrics: the pop's latency, Asterisk's ring to the card sent
+            assert b"hotline_screen_pop_seconds_count 1.0" in core.metrics.text()
 
             # the agent answers, the call ends: the wrap-up form, a repair ticket
             await expect(pop).to_have_attribute("data-state", "wrap_up", timeout=20_000)
