@@ -19,6 +19,10 @@ from itertools import repeat
 
 BANNER_PREFIX = b"Asterisk Call Manager/"
 _SEP = b"\r\n\r\n"
+# the longest frame held while waiting for its end: Asterisk's are a few KB;
+# a peer that sends more without ending the frame is cut off (the bytes are
+# dropped up to the next frame's end and counted), so memory stays bounded
+MAX_FRAME = 4 << 20
 
 
 class AmiMessage(dict[str, str | list[str]]):
@@ -124,11 +128,13 @@ class AmiParser:
     has no blank line after it; it is taken off and kept in ``banner``.
     """
 
-    __slots__ = ("_rest", "banner")
+    __slots__ = ("_rest", "_skipping", "banner", "oversized")
 
     def __init__(self) -> None:
         self._rest = b""
+        self._skipping = False  # inside a frame over MAX_FRAME: dropped to its end
         self.banner: str | None = None
+        self.oversized = 0  # frames dropped for being over MAX_FRAME
 
     @property
     def pending(self) -> int:
@@ -150,8 +156,17 @@ class AmiParser:
                 buf = after
             else:
                 self.banner = ""
+        if self._skipping:
+            end = buf.find(_SEP)
+            if end < 0:
+                self._rest = buf[-(len(_SEP) - 1):]  # the separator may straddle reads
+                return []
+            buf, self._skipping = buf[end + len(_SEP):], False
         frames = buf.split(_SEP)
         self._rest = frames.pop()
+        if len(self._rest) > MAX_FRAME:
+            self._rest, self._skipping = self._rest[-(len(_SEP) - 1):], True
+            self.oversized += 1
         out = []
         for frame in frames:
             # Asterisk sometimes ends a frame with a lone line break too much
