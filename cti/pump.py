@@ -132,6 +132,21 @@ class EventPump:
         members, callers = queue_snapshot(queues)
         self.bus.publish(ev.ASTERISK_RESYNCED, Resynced(session, at, members, callers))
 
+    async def sweep_gone(self, grace: float = 10.0) -> int:
+        """Between resyncs: the tracked calls Asterisk no longer has (their
+        hangup was never seen) are ended, from the ledger where it has them,
+        so no call stays live for ever and memory stays bounded. Calls that
+        began in the last ``grace`` seconds are left alone."""
+        listed_at = time.time()
+        channels = await self.actions.core_show_channels()
+        ledger = await self._ledger_of_gone(channels)
+        live = {ch.text("Linkedid", "") for ch in channels}
+        ended, completed = self.tracker.end_gone(live, time.time(), ledger=ledger,
+                                                 started_before=listed_at - grace)
+        if ended:
+            log.warning("calls_gone_unseen", ended=ended, completed_from_ledger=completed)
+        return ended
+
     async def _channel_facts(self) -> dict[str, Entry]:
         """The ledger's facts of every live hotline call, by Linkedid (empty
         if Asterisk will not say: the calls are still rebuilt)."""

@@ -405,8 +405,10 @@ async def after_resync(core: Core, resyncs: Subscription, what: str,
 
 async def ledger_sweeps(core: Core, resyncs: Subscription,
                         every: float = LEDGER_SWEEP_EVERY) -> None:
-    """After each resync, and every ``every`` s while in sync: the calls
-    Asterisk's ledger has that nobody recorded (crm_bridge/ledger.py)."""
+    """After each resync, and every ``every`` s while in sync: the tracked
+    calls Asterisk no longer has ended (their hangup was never seen: memory
+    stays bounded), then the calls Asterisk's ledger has that nobody recorded
+    (crm_bridge/ledger.py)."""
     swept = False
     while True:
         resynced = await resyncs.wait(every if swept else None)
@@ -418,6 +420,8 @@ async def ledger_sweeps(core: Core, resyncs: Subscription,
         resync = core.pump.last_resync or {"at": 0.0}
         swept = True
         try:
+            if not resynced:  # a resync has just done it
+                await core.pump.sweep_gone()
             done = await ledger.sweep(core.actions, core.tracker, core.bus, core.writer,
                                       core.engine, float(resync["at"]))  # type: ignore[arg-type]
         except Exception as exc:  # AMI gone again: the next resync sweeps

@@ -468,6 +468,32 @@ class CallTracker:
         return taken
 
     # ------------------------------------------------------------------ resync
+    def end_gone(self, live: set[str], at: float, *, ledger: Mapping[str, Entry] | None = None,
+                 started_before: float | None = None) -> tuple[int, int]:
+        """End the tracked calls Asterisk no longer has (not in ``live``, the
+        Linkedids of its channels): completed from their ledger entry when
+        there is one. ``started_before``: only calls older than that (a call
+        that began after the channels were listed is not gone). Returns
+        (ended, completed from the ledger)."""
+        ledger = ledger or {}
+        ended = completed = 0
+        for cid in [c for c in self.calls if c not in live]:
+            gone = self.calls[cid]
+            if started_before is not None and gone.started_at >= started_before:
+                continue
+            gone.end_observed = False
+            last = ledger.get(cid)
+            if last is not None:
+                complete(gone, last, ended=True)
+                gone.completed_from = "ledger"
+                completed += 1
+                self._end(gone, max(last.ended, gone.started_at),
+                          cause="ended while the CTI was not watching")
+            else:
+                self._end(gone, at, cause="ended while the CTI was not watching")
+            ended += 1
+        return ended, completed
+
     def resync(self, channels: Iterable[AmiMessage], queue_entries: Iterable[AmiMessage] = (),
                at: float | None = None, *, ledger: Mapping[str, Entry] | None = None,
                facts: Mapping[str, Entry] | None = None) -> dict[str, int]:
@@ -486,20 +512,7 @@ class CallTracker:
         for ch in channels:
             if not ch.text("Linkedid", "").startswith(SERVICE_PREFIX):
                 seen.setdefault(ch.text("Linkedid", ""), []).append(ch)
-        ended = completed = 0
-        for cid in [c for c in self.calls if c not in seen]:
-            gone = self.calls[cid]
-            gone.end_observed = False
-            last = ledger.get(cid)
-            if last is not None:
-                complete(gone, last, ended=True)
-                gone.completed_from = "ledger"
-                completed += 1
-                self._end(gone, max(last.ended, gone.started_at),
-                          cause="ended while the CTI was not watching")
-            else:
-                self._end(gone, now, cause="ended while the CTI was not watching")
-            ended += 1
+        ended, completed = self.end_gone(set(seen), now, ledger=ledger)
         created = 0
         for cid, chans in seen.items():
             if not cid:

@@ -188,3 +188,22 @@ def test_hold_unhold_and_transfer_states() -> None:
     assert [new for _, new in rec.changes(call.call_id)][-3:] == [S.ON_HOLD, S.CONNECTED,
                                                                   S.TRANSFERRED]
     assert tracker.unexpected_transitions == 0
+
+
+def test_calls_asterisk_no_longer_has_are_ended_between_resyncs() -> None:
+    """A call whose hangup was lost is ended by the sweep (memory stays
+    bounded); one that began after Asterisk's channels were listed is not."""
+    bus = EventBus()
+    rec = Recorder(bus)
+    tracker = CallTracker(bus, clock=lambda: 0.0)
+    for m in messages("queue_call_answered"):
+        if m.name != "Hangup":  # the hangups lost
+            tracker.handle(m)
+    (cid,) = list(tracker.calls)
+    started = tracker.calls[cid].started_at
+    assert tracker.end_gone(set(), 200.0, started_before=started) == (0, 0)  # too young
+    assert cid in tracker.calls
+    assert tracker.end_gone({cid}, 200.0) == (0, 0)  # still live in Asterisk
+    assert tracker.end_gone(set(), 200.0) == (1, 0)
+    assert cid not in tracker.calls and rec.ended()[0].call_id == cid
+    assert rec.ended()[0].end_observed is False
