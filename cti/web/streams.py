@@ -13,9 +13,31 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from cti.bus import EventBus
+from cti.errors import DomainError
 from cti.web.responses import json_bytes
+from cti.web.routes import USER
+from cti.web.sessions import SESSIONS, token_of
 
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
+# how often an open websocket's session is checked again: signed out, expired,
+# deactivated or given another role, the feed is closed (code 4401)
+SESSION_RECHECK: web.AppKey[float] = web.AppKey("session_recheck")
+RECHECK_SECONDS = 30.0
+SESSION_ENDED = 4401
+
+
+async def _watch_session(request: web.Request, ws: web.WebSocketResponse) -> None:
+    token, _ = token_of(request)
+    every = request.app.get(SESSION_RECHECK, RECHECK_SECONDS)
+    while not ws.closed:
+        await asyncio.sleep(every)
+        try:
+            await request.app[SESSIONS].identify(token)
+        except DomainError:
+            await ws.close(code=SESSION_ENDED, message=b"the session has ended; sign in again")
+            return
+        except Exception:  # the accounts' database away: the feed goes on, asked again later
+            continue
 
 
 async def stream_ws(request: web.Request, bus: EventBus, patterns: tuple[str, ...],
@@ -39,12 +61,16 @@ async def stream_ws(request: web.Request, bus: EventBus, patterns: tuple[str, ..
                     await ws.send_frame(json_bytes(message), WSMsgType.TEXT)
 
         sender = asyncio.create_task(pump())
+        # a signed-in feed ends with its session, not only when the page closes
+        watcher = asyncio.create_task(_watch_session(request, ws)) if USER in request else None
         try:
             async for msg in ws:
                 if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                     break
         finally:
             sender.cancel()
+            if watcher is not None:
+                watcher.cancel()
     finally:
         sub.close()
         request.app[WEBSOCKETS].discard(ws)

@@ -6,6 +6,7 @@ are written with who, what, to whom and when."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from cti.config.settings import load_settings
 from cti.roles import Role
 from cti.server import Core, build_core, subscriptions, web_app
 from cti.web.routes import declared
-from tests.support.users import FAST, bearer, browser, make_user
+from tests.support.users import FAST, bearer, browser, make_user, token_for
 
 PARAMS = {"customer_id": "1", "ticket_id": "1", "call_id": "1764000000.1", "code": "8001",
           "login": "8001", "name": "tv-zh", "filename": "x"}
@@ -277,3 +278,30 @@ async def test_metrics_for_a_supervisor_or_the_scraper_and_nobody_else(
     finally:
         await boss.close()
         await agent.close()
+
+
+async def test_a_live_feed_closes_when_its_session_ends(
+    core: Core, server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A websocket is checked when it opens and again while it is open: signed
+    out (or expired, deactivated, given another role), the feed closes (4401)."""
+    from cti.web import streams
+
+    monkeypatch.setattr(streams, "RECHECK_SECONDS", 0.2)
+    token = await token_for(core.sessions, core.accounts, "boss", Role.SUPERVISOR)
+    client: TestClient[Any, Any] = TestClient(server,
+                                              headers={"Authorization": f"Bearer {token}"})
+    await client.start_server()
+    try:
+        ws = await client.ws_connect("/api/v1/acd/ws")
+        assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
+        await asyncio.sleep(0.5)
+        assert not ws.closed  # still signed in: the feed goes on
+        await core.sessions.sign_out(token)
+        msg = await ws.receive(timeout=5)
+        while msg.type == aiohttp.WSMsgType.TEXT:
+            msg = await ws.receive(timeout=5)
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert ws.close_code == streams.SESSION_ENDED
+    finally:
+        await client.close()
