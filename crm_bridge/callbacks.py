@@ -207,13 +207,17 @@ class Callbacks:
                 .returning(Callback.id))).first()
         return done is not None
 
-    async def open_attempt(self, callback_id: int) -> int | None:
-        """The try under way (started, not ended), if any."""
+    async def open_attempt(self, callback_id: int) -> tuple[int, int] | None:
+        """The try under way (started, not ended), if any: its id, and how many
+        tries the callback has had with it (the policy's count)."""
         async with self.sessions() as s:
-            return (await s.execute(
-                select(CallbackAttempt.id).where(CallbackAttempt.callback_id == callback_id,
-                                                 CallbackAttempt.ended_at.is_(None))
-                .order_by(CallbackAttempt.id.desc()).limit(1))).scalar_one_or_none()
+            row = (await s.execute(
+                select(CallbackAttempt.id, Callback.attempts)
+                .join(Callback, Callback.id == CallbackAttempt.callback_id)
+                .where(CallbackAttempt.callback_id == callback_id,
+                       CallbackAttempt.ended_at.is_(None))
+                .order_by(CallbackAttempt.id.desc()).limit(1))).first()
+        return None if row is None else (row[0], row[1])
 
     async def book(self, raw: str, *, queue: str | None, note: str, actor: str
                    ) -> dict[str, Any]:

@@ -211,7 +211,8 @@ class Campaigns:
             return contact_json(c)
 
     # ------------------------------------------------------------ results
-    async def answered(self, campaign_id: int) -> list[dict[str, Any]]:
+    async def contacts(self, campaign_id: int) -> list[dict[str, Any]]:
+        """Every contact of the campaign, whatever became of it, in list order."""
         async with self.sessions() as s:
             rows = (await s.execute(select(CampaignContact).where(
                 CampaignContact.campaign_id == campaign_id).order_by(CampaignContact.id))
@@ -221,7 +222,7 @@ class Campaigns:
     async def results(self, campaign_id: int) -> dict[str, Any]:
         """Per question, how often each answer was given (for the charts)."""
         campaign = await self.get(campaign_id)
-        contacts = await self.answered(campaign_id)
+        contacts = await self.contacts(campaign_id)
         done = [c for c in contacts if c["status"] == ContactStatus.DONE.value]
         out = []
         for q in campaign["questions"]:
@@ -247,7 +248,7 @@ class Campaigns:
         campaign = await self.get(campaign_id)
         qids = [q["id"] for q in campaign["questions"]]
         rows = []
-        for c in await self.answered(campaign_id):
+        for c in await self.contacts(campaign_id):
             a = c["answers"] or {}
             rows.append({"number": c["number"], "name": c["name"], "status": c["status"],
                          "attempts": c["attempts"], "last_outcome": c["last_outcome"] or "",

@@ -41,10 +41,11 @@ from crm_bridge.services import CrmService
 from crm_bridge.surveys import Surveys
 from crm_bridge.tickets import TicketService
 from cti.errors import FieldError
+from cti.fields import site_days
 from cti.roles import Role
 from cti.web.access import Forbidden
 from cti.web.parsing import body, path_id, query
-from cti.web.responses import csv_response, ok
+from cti.web.responses import csv_response, in_zone, ok
 from cti.web.routes import ADMIN, SIGNED_IN, SUPERVISOR, Routes, user
 from cti.web.sessions import SESSIONS
 
@@ -200,13 +201,10 @@ async def audit_log(request: web.Request) -> web.Response:
     if (q.date_to - q.date_from).days > 366:
         raise FieldError("to", "at most a year after 'from'")
     zone = request.app[ZONE]
-    since = dt.datetime.combine(q.date_from, dt.time(), zone)
-    until = dt.datetime.combine(q.date_to + dt.timedelta(days=1), dt.time(), zone)
-    entries = await request.app[ACCOUNTS].audit_log(since, until, actor=q.actor,
-                                                    target=q.target, limit=q.limit)
-    for e in entries:
-        e["at"] = e["at"].astimezone(zone)
-    return ok({"entries": entries, "count": len(entries)})
+    entries = await request.app[ACCOUNTS].audit_log(*site_days(q.date_from, q.date_to, zone),
+                                                    actor=q.actor, target=q.target,
+                                                    limit=q.limit)
+    return ok({"entries": in_zone(entries, zone), "count": len(entries)})
 
 
 # ---------------------------------------------------------------------- do-not-call
@@ -240,44 +238,31 @@ STATUSES = {"open": ("waiting", "dialling"), "all": ("waiting", "dialling", "don
                                                     "dropped")}
 
 
-def _callback_out(entry: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
-    out = dict(entry)
-    for key in ("joined_at", "next_attempt_at", "created_at", "closed_at"):
-        if out.get(key) is not None:
-            out[key] = out[key].astimezone(zone)
-    for t in out.get("tries", []):
-        for key in ("started_at", "ended_at"):
-            if t.get(key) is not None:
-                t[key] = t[key].astimezone(zone)
-    return out
-
-
 async def list_callbacks(request: web.Request) -> web.Response:
     """The callbacks owed (open: waiting or being dialled), or those done,
     failed or dropped: in the order they are owed."""
     q = query(request, CallbacksQuery)
     statuses = STATUSES.get(q.status, (q.status,))
     entries = await request.app[CALLBACKS].entries(statuses, limit=q.limit)
-    zone = request.app[ZONE]
-    return ok({"callbacks": [_callback_out(e, zone) for e in entries], "count": len(entries)})
+    return ok({"callbacks": in_zone(entries, request.app[ZONE]), "count": len(entries)})
 
 
 async def get_callback(request: web.Request) -> web.Response:
     cid = path_id(request, "callback_id")
-    return ok(_callback_out(await request.app[CALLBACKS].with_attempts(cid), request.app[ZONE]))
+    return ok(in_zone(await request.app[CALLBACKS].with_attempts(cid), request.app[ZONE]))
 
 
 async def book_callback(request: web.Request) -> web.Response:
     data = await body(request, CallbackIn)
     entry = await request.app[CALLBACKS].book(data.number, queue=data.queue, note=data.note,
                                               actor=user(request).login)
-    return ok(_callback_out(entry, request.app[ZONE]), status=201)
+    return ok(in_zone(entry, request.app[ZONE]), status=201)
 
 
 async def cancel_callback(request: web.Request) -> web.Response:
     cid = path_id(request, "callback_id")
     entry = await request.app[CALLBACKS].cancel(cid, user(request).login)
-    return ok(_callback_out(entry, request.app[ZONE]))
+    return ok(in_zone(entry, request.app[ZONE]))
 
 
 # ---------------------------------------------------------------------- surveys
@@ -291,19 +276,14 @@ async def satisfaction_report(request: web.Request) -> web.Response:
     first = q.from_ or last - dt.timedelta(days=29)
     if first > last:
         raise FieldError("from", "after to")
-    start = dt.datetime.combine(first, dt.time(), zone)
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone)
-    out = await request.app[SURVEYS].satisfaction(start, end)
+    out = await request.app[SURVEYS].satisfaction(*site_days(first, last, zone))
     return ok({"from": first.isoformat(), "to": last.isoformat(), **out})
 
 
 async def ticket_surveys(request: web.Request) -> web.Response:
     tid = path_id(request, "ticket_id")
     answers = await request.app[SURVEYS].answers(ticket_id=tid)
-    zone = request.app[ZONE]
-    for a in answers:
-        a["created_at"] = a["created_at"].astimezone(zone)
-    return ok({"surveys": answers})
+    return ok({"surveys": in_zone(answers, request.app[ZONE])})
 
 
 async def recording(request: web.Request) -> web.FileResponse:

@@ -21,6 +21,15 @@ FIRST_DAY = dt.date(1970, 1, 1)
 LAST_DAY = dt.date(2999, 12, 31)
 ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
 
+
+
+def site_days(first: dt.date, last: dt.date, zone: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
+    """The site's days ``first``..``last`` as [start, end): midnight to midnight
+    in the site's zone."""
+    return (dt.datetime.combine(first, dt.time(), zone),
+            dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone))
+
+
 DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
 Day = Annotated[dt.date, Field(ge=FIRST_DAY, le=LAST_DAY)]
 OneLine = Annotated[str, Field(pattern=ONE_LINE)]

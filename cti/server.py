@@ -245,7 +245,7 @@ def build_core(settings: Settings) -> Core:
     outbound = load_outbound(settings.outbound_config)
     dialer = Dialer(callbacks, actions, dnc, outbound, settings.site_timezone,
                     default_queue=FALLBACK_QUEUE)
-    offers = Offers(board, tracker, actions, actions, dnc,
+    offers = Offers(board, tracker, actions, dnc,
                     {name: (q.callback_offer_after, q.callback_offer_every)
                      for name, q in acd_config.all_queues().items()
                      if q.callback_offer_after is not None}, dialer.is_open)

@@ -79,12 +79,12 @@ async def ask_number(session: IvrSession, booking: CallbackBooking, caller: str)
                 key = key or await session.play(f"digit-{d}")
             key = key or await session.play("callback-confirm-keys")
             if not key:
-                key = session._digit(await session._cmd("WAIT FOR DIGIT 6000"))
+                key = await session.wait_key(6)
             if key == "1":
                 return number
             if key != "2":
                 return None
-        typed = await session._typed("callback-enter-number", NUMBER_DIGITS)
+        typed = await session.typed("callback-enter-number", NUMBER_DIGITS)
         if typed and booking.callable(typed):
             number = typed
             continue  # read back, confirmed with 1

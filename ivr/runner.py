@@ -153,7 +153,18 @@ class IvrSession:
                 key = await self.play(pid, lang)
                 if key:
                     return key
-        return self._digit(await self._cmd(f"WAIT FOR DIGIT {timeout * 1000}"))
+        return await self.wait_key(timeout)
+
+    async def wait_key(self, seconds: float) -> str | None:
+        """The key pressed within ``seconds``, if any."""
+        return self._digit(await self._cmd(f"WAIT FOR DIGIT {int(seconds * 1000)}"))
+
+    async def record(self, path: str, max_seconds: int, silence: int) -> bool:
+        """Record what the caller says after a beep into ``path`` (+ .wav), until
+        # or ``silence`` seconds of silence; False if nothing was kept."""
+        result = await self._cmd(f'RECORD FILE {path} wav "#" {max_seconds * 1000} 0 BEEP '
+                                 f"s={silence}")
+        return str(result.get("result", ("", ""))[0]) not in ("-1", "")
 
     # ------------------------------------------------------------------ menus
     def _agent(self) -> str:
@@ -231,7 +242,7 @@ class IvrSession:
         self.menu = "repair_status"
         ticket = self._open_order()
         if ticket is None:
-            typed = await self._typed("enter-ticket", 10)
+            typed = await self.typed("enter-ticket", 10)
             self.step(f"ticket:{typed or 't'}")
             found = await self.tickets(int(typed)) if typed.isdigit() and self.tickets else None
             # nothing typed: nothing to check; the caller's own order: no question
@@ -242,7 +253,7 @@ class IvrSession:
             ticket = found
         await self.say_status(ticket)
 
-    async def _typed(self, pid: str, max_digits: int) -> str:
+    async def typed(self, pid: str, max_digits: int) -> str:
         """Play a prompt and take up to ``max_digits`` digits (# ends them)."""
         prompt = playback_name(self.language or "zh", pid)
         result = await self._cmd(f"GET DATA {prompt} {KEY_WAIT_SECONDS * 1000} {max_digits}")
@@ -259,7 +270,7 @@ class IvrSession:
         the last four digits of a number on it. Asked whether or not the order
         exists, so the answer does not tell which order numbers are real; the
         digits typed are not recorded, only ``verify:ok``/``no``/``t``."""
-        typed = await self._typed("enter-phone-tail", 4)
+        typed = await self.typed("enter-phone-tail", 4)
         ok = ticket is not None and len(typed) == 4 and typed in ticket.get("phone_tails", ())
         self.step(f"verify:{'ok' if ok else 'no' if typed else 't'}")
         self.wrong_tails += not ok

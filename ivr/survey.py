@@ -59,7 +59,7 @@ async def ask_digit(session: IvrSession, pid: str, allowed: str) -> str | None:
     if ahead and ahead in allowed:
         return ahead
     for _ in range(2):
-        key = await session._typed(pid, 1)
+        key = await session.typed(pid, 1)
         if key and key in allowed:
             return key
     return None
@@ -88,10 +88,8 @@ def survey_entry(results: SurveyResults, menus: Menus) -> AgiHandler:
                 await session.play("survey-comment", keys="")
                 spool = await get_variable(request, "ASTSPOOLDIR")
                 name = f"survey-{ref or 'x'}-{int(time.time())}"
-                result = await session._cmd(
-                    f'RECORD FILE {spool}/monitor/hotline/{name} wav "#" '
-                    f"{COMMENT_SECONDS * 1000} 0 BEEP s=4")
-                if str(result.get("result", ("", ""))[0]) not in ("-1", ""):
+                if await session.record(f"{spool}/monitor/hotline/{name}", COMMENT_SECONDS,
+                                        silence=4):
                     answers.comment_file = f"{name}.wav"
             await session.play("survey-thanks")
         except CallerHungUp:

@@ -19,7 +19,6 @@ the core's ``agent.*`` and ``queue.*`` events, never AMI.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import time
 from collections import OrderedDict
@@ -35,6 +34,7 @@ from cti.calls.tracker import CallTracker
 from cti.console.exceptions import NotYourCall
 from cti.console.notifier import ConsoleNotifier
 from cti.console.schemas import ScreenPop
+from cti.tasks import TaskSet
 
 log = structlog.get_logger("cti.console")
 
@@ -98,7 +98,7 @@ class ScreenPops:
         # told each pop's latency in seconds (the root hands /metrics' histogram)
         self.pop_observers: list[Callable[[float], None]] = []
         self._legs: dict[str, str] = {}  # agent channel Uniqueid -> agent with an offer
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
         # (call, agent) pairs answered lately: a wrap-up may be saved (again)
         # after the card closed and before the call record is written
         self.answered: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -205,10 +205,8 @@ class ScreenPops:
             return
         offer = Offer(e.agent, e.call_id, "ringing", leg=e.leg, via_queue=e.via_queue)
         self._set(e.agent, offer)
-        task = asyncio.create_task(self._pop(offer, call, e.queue or call.queue or "", e.at,
-                                             received_at))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._pop(offer, call, e.queue or call.queue or "", e.at,
+                                    received_at))
 
     def _offer_of_leg(self, uid: str) -> Offer | None:
         agent = self._legs.get(uid)
@@ -274,11 +272,7 @@ class ScreenPops:
             self.notifier.closed(agent, call_id)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
+        await self._tasks.close()
 
 
 class WrapUp(Generic[W]):

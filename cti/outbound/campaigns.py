@@ -13,7 +13,6 @@ again when the agent dials: the list may have changed since the import).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -25,6 +24,7 @@ from cti.outbound.dialer import Telephony, utcnow
 from cti.outbound.exceptions import NotAtDesk, OnDoNotCallList, SiteClosed
 from cti.outbound.schemas import ContactResultIn
 from cti.outbound.services import Blocklist
+from cti.tasks import TaskSet
 
 log = structlog.get_logger("cti.outbound.campaigns")
 
@@ -75,7 +75,7 @@ class CampaignDesk:
                  desk: AgentDesk, cards: CardLookup, is_open: Callable[[], bool]) -> None:
         self.store, self.telephony, self.blocklist = store, telephony, blocklist
         self.desk, self.cards, self.is_open = desk, cards, is_open
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     async def next(self, agent: str) -> dict[str, Any]:
         """The agent's preview: the contact, the customer's card, the questions."""
@@ -105,9 +105,7 @@ class CampaignDesk:
         device = live.get("device")
         if not device or live.get("state") == "logged_out":
             raise NotAtDesk("log in with your phone to call out")
-        task = asyncio.create_task(self._ring(agent, device, contact))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._ring(agent, device, contact))
         log.info("campaign_dial", agent=agent, contact=contact_id,
                  campaign=contact["campaign_id"])
         return {"contact": contact, "dialling": contact["number"], "device": device}
@@ -133,5 +131,4 @@ class CampaignDesk:
         return await self.store.finish(contact_id, agent, data.outcome, answers)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        await self._tasks.close()

@@ -37,6 +37,7 @@ from cti.calls.events import CallbackProgress
 from cti.outbound.config import OutboundConfig
 from cti.outbound.policy import is_open, next_attempt, next_open
 from cti.outbound.services import Blocklist
+from cti.tasks import TaskSet
 
 log = structlog.get_logger("cti.outbound.dialer")
 
@@ -55,9 +56,8 @@ class CallbackQueue(Protocol):
     async def claim(self, callback_id: int) -> bool: ...
     async def release(self, callback_id: int, due_at: dt.datetime | None, why: str) -> bool: ...
     async def close(self, callback_id: int, status: str, why: str) -> bool: ...
-    async def get(self, callback_id: int) -> dict[str, Any] | None: ...
     async def dialling(self) -> list[dict[str, Any]]: ...
-    async def open_attempt(self, callback_id: int) -> int | None: ...
+    async def open_attempt(self, callback_id: int) -> tuple[int, int] | None: ...
     async def attempt_started(self, callback_id: int, *, agent: str | None = None,
                               call_id: str | None = None) -> int: ...
     async def attempt_ended(self, attempt_id: int, outcome: str,
@@ -96,8 +96,7 @@ class Dialer:
         self.ring_seconds = ring_seconds  # the dialplan's HOTLINE_CALLBACK_RING
         self.placed: dict[int, dict[str, Any]] = {}  # in a queue, not yet taken by an agent
         self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.placements = 0
+        self._tasks = TaskSet()
 
     def wake(self) -> None:
         """A callback was just owed: look now, not at the next tick."""
@@ -143,12 +142,9 @@ class Dialer:
             "HOTLINE_FIRST_CALL": entry["call_id"] or "",
         }
         self.placed[entry["id"]] = entry
-        self.placements += 1
         log.info("callback_placed", callback=entry["id"], queue=variables["HOTLINE_QUEUE"],
                  joined_at=variables["HOTLINE_QUEUED_AT"], attempts=entry["attempts"])
-        task = asyncio.create_task(self._originate(entry, variables))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._originate(entry, variables))
 
     def _survey_call(self, entry: dict[str, Any]) -> None:
         """回访 on the keypad: the customer is dialled straight away; once they
@@ -157,15 +153,12 @@ class Dialer:
                      "HOTLINE_TICKET": str(entry["ticket_id"] or ""),
                      "HOTLINE_LANGUAGE": "zh"}
         self.placed[entry["id"]] = entry
-        self.placements += 1
         log.info("follow_up_dialled", callback=entry["id"], ticket=entry["ticket_id"],
                  attempts=entry["attempts"])
-        task = asyncio.create_task(self._originate(
+        self._tasks.spawn(self._originate(
             entry, variables, channel=f"Local/{entry['number']}@hotline-customer",
             context="hotline-survey", exten="follow_up",
             ring_timeout=self.ring_seconds + 15))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _originate(self, entry: dict[str, Any], variables: dict[str, str], *,
                          channel: str | None = None, context: str = "hotline-callback-dial",
@@ -206,14 +199,13 @@ class Dialer:
             return
         if p.stage != "ended":
             return
-        attempt = await self.store.open_attempt(p.callback_id)
-        if attempt is None:  # the customer was never dialled: its place stays
+        under_way = await self.store.open_attempt(p.callback_id)
+        if under_way is None:  # the customer was never dialled: its place stays
             self.placed.pop(p.callback_id, None)
             await self.store.release(p.callback_id, now, "not dialled")
             return
+        attempt, made = under_way
         outcome = OUTCOMES.get(p.outcome, "failed")
-        entry = await self.store.get(p.callback_id)
-        made = entry["attempts"] if entry else 1
         then = next_attempt(self.config.retry, self.config.calendar, self.zone, outcome,
                             made, now)
         after = await self.store.attempt_ended(attempt, outcome, then)
@@ -249,5 +241,4 @@ class Dialer:
                 log.info("callback_released_after_resync", callback=cid)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        await self._tasks.close()

@@ -27,6 +27,7 @@ from cti.ami import AmiError
 from cti.calls.model import Call
 from cti.outbound.dialer import Telephony
 from cti.outbound.services import Blocklist
+from cti.tasks import TaskSet
 
 log = structlog.get_logger("cti.outbound.offers")
 
@@ -52,25 +53,26 @@ class LiveCalls(Protocol):
     def get(self, call_id: str) -> Call | None: ...
 
 
-class SetVar(Protocol):
+class OfferTelephony(Telephony, Protocol):
+    """What the offer asks of Asterisk: mark the caller's channel, place the whisper."""
+
     async def setvar(self, name: str, value: str, channel: str | None = None) -> None: ...
 
 
 class Offers:
-    def __init__(self, waits: WaitEstimates, calls: LiveCalls, telephony: Telephony,
-                 variables: SetVar, blocklist: Blocklist,
+    def __init__(self, waits: WaitEstimates, calls: LiveCalls, telephony: OfferTelephony,
+                 blocklist: Blocklist,
                  queues: Mapping[str, tuple[int, int]], is_open: Callable[[], bool], *,
                  tick: float = 5.0, clock: Callable[[], float] = time.time) -> None:
         """``queues``: queue -> (estimated wait over which to offer, seconds
         between offers)."""
         self.waits, self.calls, self.telephony = waits, calls, telephony
-        self.variables, self.blocklist = variables, blocklist
+        self.blocklist = blocklist
         self.queues, self.is_open = dict(queues), is_open
         self.tick, self.clock = tick, clock
         self.last_offer: dict[str, float] = {}  # call -> when last offered
-        self.made = 0
         self._ids = itertools.count(1)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     async def run(self) -> None:
         while True:
@@ -106,15 +108,11 @@ class Offers:
         if await self.blocklist.blocked(call.caller_number):
             return
         try:  # on the channel in the queue: the one whose keys Queue() hears
-            await self.variables.setvar("HOTLINE_CB_OFFERED", "1", waiting.channel)
+            await self.telephony.setvar("HOTLINE_CB_OFFERED", "1", waiting.channel)
         except AmiError:
             return  # gone meanwhile
         language = call.language if call.language in ("zh", "en") else "zh"
-        n = next(self._ids)
-        task = asyncio.create_task(self._whisper(waiting.uniqueid, language, n))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        self.made += 1
+        self._tasks.spawn(self._whisper(waiting.uniqueid, language, next(self._ids)))
         log.info("callback_offered", call_id=call.call_id, queue=call.queue)
 
     async def _whisper(self, uniqueid: str, language: str, n: int) -> None:
@@ -128,5 +126,4 @@ class Offers:
             log.info("callback_offer_not_played", error=str(exc)[:200])
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        await self._tasks.close()

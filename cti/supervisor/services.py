@@ -13,7 +13,6 @@ start, change and end is written to the audit log.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 import time
@@ -27,6 +26,7 @@ from cti.calls.events import ServiceChannelEnded
 from cti.calls.tracker import SERVICE_PREFIX, CallTracker
 from cti.supervisor.exceptions import NoCallToSpy, NotSpying, PhoneDidNotAnswer
 from cti.supervisor.schemas import SpyMode
+from cti.tasks import TaskSet
 
 log = structlog.get_logger("cti.supervisor")
 
@@ -68,7 +68,7 @@ class SpyService:
                  audit: AuditLog) -> None:
         self.actions, self.tracker, self.devices, self.audit = actions, tracker, devices, audit
         self.sessions: dict[str, Spy] = {}  # supervisor login -> their session
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     def _agent_channel(self, agent: str) -> tuple[str, str]:
         """(call id, uniqueid of the agent's channel) of the agent's call now."""
@@ -151,11 +151,7 @@ class SpyService:
         """The supervisor's phone hung up (or the agent's call ended: ``E``)."""
         for spy in list(self.sessions.values()):
             if e.uniqueid == spy.uniqueid:
-                task = asyncio.create_task(self._ended(spy, "hung_up"))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._tasks.spawn(self._ended(spy, "hung_up"))
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            with contextlib.suppress(Exception):
-                await task
+        await self._tasks.close(cancel=False)  # the audit lines of listen-ins that ended

@@ -4,8 +4,10 @@ times and other objects as strings)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import tzinfo
 from typing import Any
 
 import orjson
@@ -15,6 +17,18 @@ from aiohttp import web
 # does not know: str() of dates, datetimes, dataclasses and anything else
 _OPTIONS = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
             | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
+def in_zone(value: Any, zone: tzinfo) -> Any:
+    """The aware datetimes anywhere in a JSON-like value (dicts, lists), in
+    ``zone``: the times a site's users read in their own zone."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(zone)
+    if isinstance(value, dict):
+        return {k: in_zone(v, zone) for k, v in value.items()}
+    if isinstance(value, list):
+        return [in_zone(v, zone) for v in value]
+    return value
 
 
 def json_bytes(obj: Any) -> bytes:

@@ -105,7 +105,7 @@ async def test_the_callback_card_and_a_campaign_preview_in_the_console(
             await box.locator("select[name=outcome]").select_option("answered")
             await box.locator("button[type=submit]").click()
             await expect(box).to_be_hidden(timeout=5_000)
-            rows = await core.campaigns.answered(campaign["id"])
+            rows = await core.campaigns.contacts(campaign["id"])
             assert [(r["status"], r["agent"], r["answers"]) for r in rows] == [
                 ("done", "8801", {"q1": 5, "q2": "网络"})]
         finally:

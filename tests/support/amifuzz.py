@@ -4,6 +4,8 @@ about a handful of channels, mutated the ways a broken or hostile peer would
 
 from __future__ import annotations
 
+import random
+
 from hypothesis import strategies as st
 
 EVENTS = ["Newchannel", "Newstate", "NewCallerid", "Hangup", "QueueCallerJoin",
@@ -30,6 +32,39 @@ VALUES = st.one_of(
     st.integers(-10**12, 10**12).map(str))
 
 
+MUTATIONS = ("dup-event", "no-colon", "bad-utf8", "huge", "crlf-value", "other-ids",
+             "shuffled", "dropped", "extra-headers", "bad-timestamp", "empty-key")
+
+
+def mutate(frame: bytes, rng: random.Random, ids: list[bytes], kind: str) -> bytes:
+    """``frame`` (its lines joined by CRLF, no blank line) mutated one way."""
+    lines = frame.split(b"\r\n")
+    if kind == "dup-event":
+        lines.insert(1, b"Event: " + rng.choice([b"Hangup", b"Newchannel", b"UserEvent"]))
+    elif kind == "no-colon":
+        lines.append(b"a header without a colon")
+    elif kind == "bad-utf8":
+        lines.append(b"CallerIDName: \xff\xfe\xc3\x28\xed\xa0\x80")
+    elif kind == "huge":
+        lines.append(b"CallerIDName: " + b"A" * (1 << 20))  # a 1 MB line
+    elif kind == "crlf-value":
+        lines.append(b"Channel: a\rb")
+    elif kind == "other-ids":
+        lines = [line.replace(rng.choice(ids), rng.choice(ids)) for line in lines]
+    elif kind == "shuffled":
+        rng.shuffle(lines)
+    elif kind == "dropped":
+        lines = [line for line in lines if rng.random() > 0.3]
+    elif kind == "extra-headers":  # a UserEvent carrying more than it should
+        lines += [b"UserEvent: HotlineCallback", b"Callback: 1", b"Stage: ended",
+                  b"Outcome: " + rng.choice([b"ANSWER", b"", b"\xff"]), b"Extra: 1"]
+    elif kind == "bad-timestamp":
+        lines.append(b"Timestamp: " + rng.choice([b"nan", b"inf", b"-1", b"1e400", b"x"]))
+    elif kind == "empty-key":
+        lines.append(b": value without a key")
+    return b"\r\n".join(lines)
+
+
 @st.composite
 def frame(draw: st.DrawFn) -> bytes:
     event = draw(st.sampled_from(EVENTS))
@@ -38,22 +73,12 @@ def frame(draw: st.DrawFn) -> bytes:
         headers.append(("UserEvent", draw(st.sampled_from(USER_EVENTS))))
     for key in draw(st.lists(st.sampled_from(KEYS), max_size=12)):
         headers.append((key, draw(VALUES)))
-    lines = [f"{k}: {v}".encode("utf-8", "surrogatepass") for k, v in headers]
-    mutation = draw(st.sampled_from(["none", "none", "none", "dup-event", "no-colon",
-                                     "bad-utf8", "huge", "crlf-value", "empty-key"]))
-    if mutation == "dup-event":
-        lines.insert(1, f"Event: {draw(st.sampled_from(EVENTS))}".encode())
-    elif mutation == "no-colon":
-        lines.append(b"this header has no colon")
-    elif mutation == "bad-utf8":
-        lines.append(b"CallerIDName: \xff\xfe\xc3\x28 \xed\xa0\x80")
-    elif mutation == "huge":
-        lines.append(b"CallerIDName: " + b"A" * (1 << 20))  # a 1 MB line
-    elif mutation == "crlf-value":
-        lines.append(b"Channel: a\rb")
-    elif mutation == "empty-key":
-        lines.append(b": value without a key")
-    return b"\r\n".join(lines) + b"\r\n\r\n"
+    body = b"\r\n".join(f"{k}: {v}".encode("utf-8", "surrogatepass") for k, v in headers)
+    kind = draw(st.sampled_from([None, None, None, *MUTATIONS]))
+    if kind is not None:
+        body = mutate(body, draw(st.randoms(use_true_random=False)),
+                      [i.encode() for i in IDS if i], kind)
+    return body + b"\r\n\r\n"
 
 
 @st.composite

@@ -374,9 +374,8 @@ function showOffer(o) {
   const cb = $("#pop-callback");
   cb.hidden = o.callback_id == null;
   if (o.callback_id != null) {
-    const since = o.queued_at ? new Date(o.queued_at * 1000) : null;
     const mins = o.queued_at ? Math.max(0, Math.round((Date.now() / 1000 + (clock.skew || 0) - o.queued_at) / 60)) : 0;
-    text(cb, `回电 Callback · 排队自 in line since ${since ? since.toTimeString().slice(0, 5) : "—"}` +
+    text(cb, `回电 Callback · 排队自 in line since ${o.queued_at ? hotline.clock(o.queued_at * 1000) : "—"}` +
       `，已 ${mins} 分钟 (${mins} min) · 接听后拨打客户 answer to call the customer`);
   }
   if (fresh) {

@@ -152,13 +152,6 @@ setInterval(tick, 1000);
 
 // Callbacks owed (waiting their turn in their caller's place, or being
 // dialled), and those reached, not reached or dropped: read every 5 s.
-function clock(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  const today = new Date().toDateString() === d.toDateString();
-  return today ? d.toTimeString().slice(0, 5) : `${d.getMonth() + 1}/${d.getDate()} ${d.toTimeString().slice(0, 5)}`;
-}
-
 function callbackRow(c) {
   const cancel = ["waiting", "dialling"].includes(c.status) ? el("button", { type: "button",
     text: "取消 Cancel", "data-action": "cancel-callback",
@@ -173,10 +166,10 @@ function callbackRow(c) {
     el("td", { text: label("callback_kind", c.kind) }),
     el("td", {}, el("span", { class: "state", "data-state": c.status, text: label("callback_status", c.status) })),
     el("td", { text: c.queue || "" }),
-    el("td", { text: clock(c.joined_at) }),
+    el("td", { text: hotline.clock(c.joined_at) }),
     el("td", { class: "num", text: String(c.attempts) }),
     el("td", { text: c.last_outcome ? label("try_outcome", c.last_outcome) : "" }),
-    el("td", { text: c.status === "waiting" ? (clock(c.next_attempt_at) || "排队中 in line") : "" }),
+    el("td", { text: c.status === "waiting" ? (hotline.clock(c.next_attempt_at) || "排队中 in line") : "" }),
     el("td", { class: "muted", text: c.note || "" }),
     el("td", {}, cancel));
 }

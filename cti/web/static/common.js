@@ -91,6 +91,15 @@ const hotline = (() => {
     return h ? `${h}:${mm}` : mm;
   }
 
+  // a moment as people say it: "10:42" today, "11/28 10:42" another day
+  function clock(when) {
+    if (when == null || when === "") return "";
+    const d = new Date(when);
+    const hm = d.toTimeString().slice(0, 5);
+    return new Date().toDateString() === d.toDateString() ? hm
+      : `${d.getMonth() + 1}/${d.getDate()} ${hm}`;
+  }
+
   function since(iso, now) {
     return iso ? duration(((now || Date.now()) - Date.parse(iso)) / 1000) : "";
   }
@@ -110,6 +119,6 @@ const hotline = (() => {
 
   function percent(ratio) { return ratio == null ? "–" : `${(ratio * 100).toFixed(1)}%`; }
 
-  return { api, errorText, toSignIn, signOut, feed, duration, since, el, label, codes,
+  return { api, errorText, toSignIn, signOut, feed, duration, since, clock, el, label, codes,
     percent, ready };
 })();
