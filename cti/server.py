@@ -87,6 +87,7 @@ from cti.outbound.offers import Offers
 from cti.outbound.services import Booking, Owed
 from cti.pump import EventPump
 from cti.supervisor.services import SpyService
+from cti.tasks import uncancelled
 from cti.web.app import App, new_app
 from cti.web.client import HttpPoster
 from cti.web.health import Health
@@ -374,7 +375,7 @@ async def reconcile_members(core: Core, resync: Resynced) -> None:
 async def after_database(core: Core, job: Callable[[Core], Awaitable[None]]) -> None:
     await core.database_ready.wait()
     try:
-        await job(core)
+        await uncancelled(job(core))
     except Exception as exc:  # a count for the wallboard: not worth failing over
         log.warning("calls_today_not_read", error=f"{type(exc).__name__}: {exc}"[:200])
 
@@ -394,7 +395,7 @@ async def after_resync(core: Core, resyncs: Subscription, what: str,
         delay = 0.5
         while core.pump.in_sync and core.pump.resynced_session == resync.session:
             try:
-                await job(core, resync)
+                await uncancelled(job(core, resync))  # a query is not cut half-way
                 break
             except Exception as exc:  # AMI or database gone again: retry, or the next resync
                 log.warning(f"{what}_failed", error=f"{type(exc).__name__}: {exc}"[:200],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 
@@ -34,3 +34,17 @@ class TaskSet:
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+
+
+async def uncancelled(coro: Awaitable[Any]) -> Any:
+    """Run ``coro`` to its end even if the caller is cancelled meanwhile (then
+    re-raise the cancellation). For a step that talks to the database: a query
+    cancelled half-way leaves its pooled connection to the garbage collector
+    instead of going back to the pool."""
+    task = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await task
+        raise

@@ -37,7 +37,7 @@ from cti.calls.events import CallbackProgress
 from cti.outbound.config import OutboundConfig
 from cti.outbound.policy import is_open, next_attempt, next_open
 from cti.outbound.services import Blocklist
-from cti.tasks import TaskSet
+from cti.tasks import TaskSet, uncancelled
 
 log = structlog.get_logger("cti.outbound.dialer")
 
@@ -109,7 +109,7 @@ class Dialer:
     async def run(self) -> None:
         while True:
             try:
-                await self.step()
+                await uncancelled(self.step())
             except Exception as exc:  # the database or Asterisk away: next tick
                 log.warning("dialer_step_failed", error=f"{type(exc).__name__}: {exc}"[:200])
             self._wake.clear()
@@ -216,7 +216,7 @@ class Dialer:
     async def run_progress(self, progress: Subscription) -> None:
         async for _, p in progress:
             try:
-                await self.on_progress(p)
+                await uncancelled(self.on_progress(p))
             except Exception as exc:
                 log.error("callback_progress_failed", callback=p.callback_id,
                           error=f"{type(exc).__name__}: {exc}"[:200])

@@ -27,7 +27,7 @@ from cti.ami import AmiError
 from cti.calls.model import Call
 from cti.outbound.dialer import Telephony
 from cti.outbound.services import Blocklist
-from cti.tasks import TaskSet
+from cti.tasks import TaskSet, uncancelled
 
 log = structlog.get_logger("cti.outbound.offers")
 
@@ -77,7 +77,7 @@ class Offers:
     async def run(self) -> None:
         while True:
             try:
-                await self.step()
+                await uncancelled(self.step())
             except Exception as exc:
                 log.warning("offers_step_failed", error=f"{type(exc).__name__}: {exc}"[:200])
             await asyncio.sleep(self.tick)

@@ -19,6 +19,7 @@ import structlog
 
 from cti.bus import Subscription
 from cti.calls.model import Call
+from cti.tasks import uncancelled
 
 log = structlog.get_logger("cti.outbound")
 
@@ -79,7 +80,7 @@ class Owed:
     async def run(self, ended: Subscription) -> None:
         async for _, call in ended:
             try:
-                await self.on_call_ended(call)
+                await uncancelled(self.on_call_ended(call))
             except Exception as exc:  # the database is away: this call's decision is lost
                 log.error("callback_decision_failed", call_id=call.call_id,
                           error=f"{type(exc).__name__}: {exc}"[:200])
